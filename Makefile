@@ -1,0 +1,46 @@
+# kanrun: every target creates/updates the virtual environment it needs.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: venv install dev bench-deps run test test-slow bench lint clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# torch first, from an overridable spec, only when missing (a bare range pulls a CUDA build)
+$(VENV)/.torch: | $(VENV)/bin/python
+	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q "$(TORCH)"
+	@touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch
+	$(PIP) install -q -e ".[dev]"
+	@touch $@
+
+$(VENV)/.bench: pyproject.toml $(VENV)/.installed
+	$(PIP) install -q -e ".[dev,bench]"
+	@touch $@
+
+install dev: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(VENV)/bin/kanrun train
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+test-slow: $(VENV)/.installed
+	$(PY) -m pytest -q -m slow
+
+bench: $(VENV)/.bench
+	$(PY) scripts/bench_core.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check kanrun tests scripts
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,12 @@
+"""The KAN library: torch (+ sympy for formulas); no configs, no files unless asked."""
+
+from .checkpoint import CheckpointError, load_model, save_model
+from .dataset import create_dataset
+from .fit import FitError, NonFiniteLossError, fit
+from .layer import KANLayer, KANLayerError
+from .model import KAN, KANConfigError
+
+__all__ = [
+    "KAN", "KANLayer", "create_dataset", "fit", "save_model", "load_model",
+    "KANConfigError", "KANLayerError", "FitError", "NonFiniteLossError", "CheckpointError",
+]

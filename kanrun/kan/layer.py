@@ -1,0 +1,288 @@
+"""One KAN layer: a learnable activation phi_ij on every edge from input i to output j.
+
+    phi_ij(x) = mask_ij * (scale_base_ij * b(x) + scale_sp_ij * spline_ij(x))
+              + symbolic_mask_ij * (c_ij * f_ij(a_ij * x + b_ij) + d_ij)
+    y_j = sum_i phi_ij(x_i)
+
+Shapes: x (batch, in) -> y (batch, out); ``coef`` (in, out, G+k); ``grid`` (in, G+2k+1);
+``mask``, ``scale_base``, ``scale_sp`` (in, out). The forward pass evaluates each input's
+basis once and contracts it with all coefficients in one matmul; per-edge values
+(batch, in, out) are only formed by :meth:`edge_values`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from . import spline
+from .symbolic.edges import SymbolicEdges
+
+BASE_FUNCTIONS = {
+    "silu": torch.nn.functional.silu,
+    "identity": lambda x: x,
+    "zero": torch.zeros_like,
+    "tanh": torch.tanh,
+    "gelu": torch.nn.functional.gelu,
+    "softplus": torch.nn.functional.softplus,
+}
+
+
+class _SplineLayer(torch.autograd.Function):
+    """y = base @ (scale_base * mask) + basis(x) @ (coef * scale_sp * mask), fused.
+
+    One autograd node per layer: backward is a handful of matmuls and one gather, with the
+    derivative of the basis saved from forward in its local (batch, in, k+1) form.
+    """
+
+    @staticmethod
+    def forward(ctx, x, base, coef, scale_base, scale_sp, mask, grid, tables, k):
+        need_dx = ctx.needs_input_grad[0]
+        vals, cols, deriv = spline.local_basis(x, grid, tables, k, with_derivative=need_dx)
+        in_dim, out_dim, n_basis = coef.shape
+        basis = spline.dense_basis(vals, cols, n_basis).view(x.shape[0], in_dim * n_basis)
+        sp_mask = scale_sp * mask
+        w_sp = (coef * sp_mask.unsqueeze(-1)).transpose(1, 2).reshape(in_dim * n_basis, out_dim)
+        w_base = scale_base * mask
+        y = torch.addmm(base @ w_base, basis, w_sp)
+        ctx.save_for_backward(basis, base, coef, sp_mask, w_base, w_sp, mask, cols, deriv)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        basis, base, coef, sp_mask, w_base, w_sp, mask, cols, deriv = ctx.saved_tensors
+        in_dim, out_dim, n_basis = coef.shape
+        need = ctx.needs_input_grad
+        g_x = g_base = g_coef = g_sb = g_sp = None
+        if need[2] or need[4]:
+            g_wsp = (basis.t() @ gy).view(in_dim, n_basis, out_dim).transpose(1, 2)
+            if need[2]:
+                g_coef = g_wsp * sp_mask.unsqueeze(-1)
+            if need[4]:
+                g_sp = (g_wsp * coef).sum(-1) * mask
+        if need[3]:
+            g_sb = (base.t() @ gy) * mask
+        if need[1]:
+            g_base = gy @ w_base.t()
+        if need[0]:
+            g_basis = (gy @ w_sp.t()).view(gy.shape[0], in_dim, n_basis)
+            g_x = (torch.gather(g_basis, -1, cols) * deriv).sum(-1)
+        return g_x, g_base, g_coef, g_sb, g_sp, None, None, None, None
+
+
+class KANLayerError(ValueError):
+    """A layer was asked for something it cannot do (bad shape, grid or function name)."""
+
+
+class KANLayer(nn.Module):
+    """A KAN layer with B-spline activations plus a residual base function on each edge."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        grid: int = 5,
+        k: int = 3,
+        noise_scale: float = 0.5,
+        scale_base_mu: float = 0.0,
+        scale_base_sigma: float = 1.0,
+        scale_sp: float = 1.0,
+        base_fun: str = "silu",
+        grid_eps: float = 0.02,
+        grid_range=(-1.0, 1.0),
+        sp_trainable: bool = True,
+        sb_trainable: bool = True,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+        device=None,
+    ):
+        super().__init__()
+        if in_dim < 1 or out_dim < 1:
+            raise KANLayerError(f"a layer needs at least one input and output, got {in_dim}->{out_dim}")
+        if int(grid) < 1:
+            raise KANLayerError(f"grid must be a positive number of intervals, got {grid}")
+        if int(k) < 0:
+            raise KANLayerError(f"spline order k must be >= 0, got {k}")
+        if base_fun not in BASE_FUNCTIONS:
+            raise KANLayerError(
+                f"unknown base_fun {base_fun!r}; choose one of {sorted(BASE_FUNCTIONS)}"
+            )
+        lo, hi = float(grid_range[0]), float(grid_range[1])
+        if not hi > lo:
+            raise KANLayerError(f"grid_range must be [low, high] with low < high, got {grid_range}")
+        dtype = dtype or torch.get_default_dtype()
+        self.in_dim, self.out_dim, self.num, self.k = int(in_dim), int(out_dim), int(grid), int(k)
+        self.base_fun_name = base_fun
+        self.grid_eps = float(grid_eps)
+        knots = spline.uniform_grid(in_dim, self.num, (lo, hi), dtype=torch.float64, device=device)
+        grid_t = spline.extend_grid(knots, self.k)
+        self.register_buffer("grid", grid_t.to(dtype))
+        self.register_buffer("mask", torch.ones(in_dim, out_dim, dtype=dtype, device=device))
+
+        def rand(*shape):
+            return torch.rand(*shape, generator=generator, dtype=torch.float64).to(device)
+
+        # small random curves: noise at the grid points, fitted by least squares
+        noise = (rand(self.num + 1, in_dim, out_dim) - 0.5) * noise_scale / self.num
+        coef = spline.curve_to_coef(knots.t(), noise, grid_t, self.k, ridge=1e-8)
+        self.coef = nn.Parameter(coef.to(dtype))
+        root = 1.0 / math.sqrt(in_dim)
+        sb = scale_base_mu * root + scale_base_sigma * (rand(in_dim, out_dim) * 2 - 1) * root
+        self.scale_base = nn.Parameter(sb.to(dtype), requires_grad=sb_trainable)
+        sp = torch.full((in_dim, out_dim), scale_sp * root, dtype=torch.float64, device=device)
+        self.scale_sp = nn.Parameter(sp.to(dtype), requires_grad=sp_trainable)
+        self.symbolic = SymbolicEdges(in_dim, out_dim, dtype=dtype, device=device)
+
+    # ------------------------------------------------------------------ forward
+    @property
+    def n_basis(self) -> int:
+        return self.num + self.k
+
+    def base(self, x: torch.Tensor) -> torch.Tensor:
+        return BASE_FUNCTIONS[self.base_fun_name](x)
+
+    def tables(self):
+        """Basis tables for the current knots (rebuilt only when the grid changes)."""
+        key = (self.grid._version, self.grid.data_ptr(), self.grid.dtype, self.grid.device)
+        if getattr(self, "_tables_key", None) != key:
+            self._tables = spline.basis_tables(self.grid, self.k)
+            self._tables_key = key
+        return self._tables
+
+    def basis(self, x: torch.Tensor) -> torch.Tensor:
+        """Dense basis of this layer's knots: (batch, in) -> (batch, in, G+k)."""
+        return spline.bspline_basis(x, self.grid, self.k, self.tables())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, in) -> (batch, out): one basis evaluation and two matmuls."""
+        y = _SplineLayer.apply(
+            x, self.base(x), self.coef, self.scale_base, self.scale_sp, self.mask,
+            self.grid, self.tables(), self.k,
+        )
+        if self.symbolic.active:
+            y = y + self.symbolic(x)
+        return y
+
+    def spline_values(self, x: torch.Tensor) -> torch.Tensor:
+        """The raw splines (without scales or mask): (batch, in) -> (batch, in, out)."""
+        return torch.einsum("bip,iop->bio", self.basis(x), self.coef)
+
+    def edge_values(self, x: torch.Tensor, numeric_only: bool = False) -> torch.Tensor:
+        """Per-edge activations phi_ij(x_i): (batch, in) -> (batch, in, out).
+
+        ``numeric_only`` leaves out symbolic edges (what the sparsity penalty acts on).
+        """
+        spl = self.spline_values(x)
+        vals = self.mask * (self.scale_base * self.base(x).unsqueeze(-1) + self.scale_sp * spl)
+        if not numeric_only and self.symbolic.active:
+            vals = vals + self.symbolic.edge_values(x)
+        return vals
+
+    # ------------------------------------------------------------------ grids
+    def interior_knots(self) -> torch.Tensor:
+        return spline.interior(self.grid, self.k)
+
+    def _refit(self, new_grid: torch.Tensor, points: torch.Tensor) -> None:
+        with torch.no_grad():
+            coef = spline.refit_coef(points, self.grid, self.coef, new_grid, self.k)
+            self.grid.copy_(new_grid.to(self.grid.dtype))
+            self.coef.copy_(coef)
+
+    def adaptive_knots(self, x: torch.Tensor) -> torch.Tensor:
+        """Interior knots from samples: ``grid_eps`` * uniform + (1 - grid_eps) * percentiles."""
+        x_sorted = torch.sort(x.detach(), dim=0).values
+        m = x_sorted.shape[0]
+        ids = [int(m / self.num * i) for i in range(self.num)] + [m - 1]
+        adaptive = x_sorted[ids, :].t()  # (in, G+1)
+        lo, hi = adaptive[:, :1], adaptive[:, -1:]
+        steps = torch.arange(self.num + 1, dtype=x.dtype, device=x.device)
+        uniform = lo + (hi - lo) / self.num * steps
+        knots = self.grid_eps * uniform + (1 - self.grid_eps) * adaptive
+        # an input whose samples (nearly) all coincide keeps its current knots
+        old = self.interior_knots()
+        flat = (hi - lo).squeeze(1) <= 1e-6 * (1 + lo.abs().squeeze(1))
+        return torch.where(flat.unsqueeze(1), old.to(knots.dtype), knots)
+
+    def update_grid(self, x: torch.Tensor) -> None:
+        """Move the knots to the sample distribution of ``x`` (m, in), keeping the function."""
+        with torch.no_grad():
+            knots = self.adaptive_knots(x.to(self.grid.dtype))
+            new_grid = spline.extend_grid(knots, self.k)
+            points = torch.cat([x.to(self.grid.dtype), spline.sample_points(knots, self.k + 2)])
+            self._refit(new_grid, points)
+
+    def refined(self, num: int, x: torch.Tensor | None = None) -> KANLayer:
+        """A copy with ``num`` intervals whose splines are least-squares fits of this one.
+
+        The new knots interpolate the current ones (keeping a sample-adapted spacing). When
+        samples ``x`` of this layer's inputs are given, the grid range also covers them, so
+        the function is kept wherever the data go, even outside the current grid.
+        """
+        if int(num) < 1:
+            raise KANLayerError(f"grid must be a positive number of intervals, got {num}")
+        old = self.interior_knots().to(torch.float64)
+        pos = torch.linspace(0, self.num, int(num) + 1, dtype=torch.float64, device=old.device)
+        lower = pos.floor().long().clamp(max=self.num - 1)
+        frac = (pos - lower).unsqueeze(0)
+        knots = old[:, lower] * (1 - frac) + old[:, lower + 1] * frac
+        if x is not None:
+            xd = x.detach().to(torch.float64)
+            knots[:, 0] = torch.minimum(knots[:, 0], xd.min(0).values)
+            knots[:, -1] = torch.maximum(knots[:, -1], xd.max(0).values)
+        new_grid = spline.extend_grid(knots, self.k)
+        points = spline.sample_points(knots, self.k + 2)
+        if x is not None:
+            points = torch.cat([points, x.detach().to(torch.float64)])
+        coef = spline.refit_coef(
+            points, self.grid.to(torch.float64), self.coef, new_grid, self.k
+        )
+        new = self._empty_like(int(num))
+        with torch.no_grad():
+            new.grid.copy_(new_grid.to(self.grid.dtype))
+            new.coef.copy_(coef)
+        return new
+
+    def _empty_like(self, num: int) -> KANLayer:
+        """A layer with this one's settings and values, but ``num`` intervals (coef zeroed)."""
+        new = KANLayer(
+            self.in_dim, self.out_dim, grid=num, k=self.k, noise_scale=0.0,
+            base_fun=self.base_fun_name, grid_eps=self.grid_eps,
+            sp_trainable=self.scale_sp.requires_grad, sb_trainable=self.scale_base.requires_grad,
+            dtype=self.coef.dtype, device=self.coef.device,
+        )
+        with torch.no_grad():
+            new.scale_base.copy_(self.scale_base)
+            new.scale_sp.copy_(self.scale_sp)
+            new.mask.copy_(self.mask)
+        new.symbolic.load_from(self.symbolic)
+        return new
+
+    # ------------------------------------------------------------------ structure
+    def subset(self, in_ids, out_ids) -> KANLayer:
+        """A layer keeping only inputs ``in_ids`` and outputs ``out_ids`` (same values)."""
+        in_ids = torch.as_tensor(list(in_ids), dtype=torch.long, device=self.coef.device)
+        out_ids = torch.as_tensor(list(out_ids), dtype=torch.long, device=self.coef.device)
+        if len(in_ids) == 0 or len(out_ids) == 0:
+            raise KANLayerError("a layer must keep at least one input and one output")
+        new = KANLayer(
+            len(in_ids), len(out_ids), grid=self.num, k=self.k, noise_scale=0.0,
+            base_fun=self.base_fun_name, grid_eps=self.grid_eps,
+            sp_trainable=self.scale_sp.requires_grad, sb_trainable=self.scale_base.requires_grad,
+            dtype=self.coef.dtype, device=self.coef.device,
+        )
+        with torch.no_grad():
+            new.grid.copy_(self.grid[in_ids])
+            new.coef.copy_(self.coef[in_ids][:, out_ids])
+            new.scale_base.copy_(self.scale_base[in_ids][:, out_ids])
+            new.scale_sp.copy_(self.scale_sp[in_ids][:, out_ids])
+            new.mask.copy_(self.mask[in_ids][:, out_ids])
+        new.symbolic = self.symbolic.subset(in_ids, out_ids)
+        return new
+
+    def extra_repr(self) -> str:
+        return (
+            f"in={self.in_dim}, out={self.out_dim}, grid={self.num}, k={self.k}, "
+            f"base_fun={self.base_fun_name}"
+        )

@@ -1,0 +1,308 @@
+"""KAN: a stack of KAN layers with optional multiplication nodes (KAN 2.0).
+
+``width`` lists the nodes of each layer. An entry is either ``n`` (n sum nodes) or
+``[n_sum, n_mult]``; each multiplication node multiplies ``mult_arity`` consecutive
+"subnodes" produced by the layer below. So ``width=[2, [5, 2], 1]`` with arity 2 has a first
+layer 2 -> 9 (5 sum subnodes + 2*2 product factors) and a second layer 7 -> 1.
+
+Between layers every subnode and node has an affine map (``subnode_scale/bias``,
+``node_scale/bias``; identity and frozen unless ``affine_trainable``).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from .interpret import InterpretMixin
+from .layer import KANLayer
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+          "bfloat16": torch.bfloat16}
+
+
+class KANConfigError(ValueError):
+    """The model was configured with impossible settings; the message says what to change."""
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    for name, dt in DTYPES.items():
+        if dt == dtype:
+            return name
+    raise KANConfigError(f"unsupported dtype {dtype}; use one of {sorted(DTYPES)}")
+
+
+def resolve_dtype(dtype) -> torch.dtype:
+    if dtype is None:
+        return torch.get_default_dtype()
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    name = str(dtype).replace("torch.", "")
+    if name not in DTYPES:
+        raise KANConfigError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPES)}")
+    return DTYPES[name]
+
+
+def normalize_width(width) -> list[list[int]]:
+    """``[2, [5, 2], 1]`` -> ``[[2, 0], [5, 2], [1, 0]]`` with checks."""
+    if not isinstance(width, (list, tuple)) or len(width) < 2:
+        raise KANConfigError(f"width must list at least two layers of nodes, got {width!r}")
+    out = []
+    for entry in width:
+        if isinstance(entry, (list, tuple)):
+            if len(entry) != 2:
+                raise KANConfigError(f"a width entry must be n or [n_sum, n_mult], got {entry!r}")
+            n_sum, n_mult = int(entry[0]), int(entry[1])
+        else:
+            n_sum, n_mult = int(entry), 0
+        if n_sum < 0 or n_mult < 0 or n_sum + n_mult < 1:
+            raise KANConfigError(f"every layer needs at least one node, got {entry!r} in {width!r}")
+        out.append([n_sum, n_mult])
+    if out[0][1] or out[-1][1]:
+        raise KANConfigError("the input and output layers cannot have multiplication nodes")
+    return out
+
+
+def _arities(width: list[list[int]], mult_arity) -> list[list[int]]:
+    """Per layer, the arity of each multiplication node."""
+    if isinstance(mult_arity, int):
+        if mult_arity < 2:
+            raise KANConfigError(f"mult_arity must be >= 2, got {mult_arity}")
+        return [[mult_arity] * n_mult for _, n_mult in width]
+    ar = [list(map(int, a)) if isinstance(a, (list, tuple)) else [int(a)] * width[i][1]
+          for i, a in enumerate(mult_arity)]
+    if len(ar) != len(width) or any(len(a) != w[1] for a, w in zip(ar, width)):
+        raise KANConfigError("mult_arity must be an int or one list of arities per layer, "
+                             "one entry per multiplication node")
+    if any(a < 2 for row in ar for a in row):
+        raise KANConfigError("every multiplication node needs an arity >= 2")
+    return ar
+
+
+class KAN(InterpretMixin, nn.Module):
+    """Kolmogorov-Arnold Network (pykan-compatible constructor arguments)."""
+
+    def __init__(
+        self,
+        width,
+        grid: int = 3,
+        k: int = 3,
+        mult_arity=2,
+        noise_scale: float = 0.3,
+        scale_base_mu: float = 0.0,
+        scale_base_sigma: float = 1.0,
+        scale_sp: float = 1.0,
+        base_fun: str = "silu",
+        grid_eps: float = 0.02,
+        grid_range=(-1.0, 1.0),
+        sp_trainable: bool = True,
+        sb_trainable: bool = True,
+        affine_trainable: bool = False,
+        seed: int = 1,
+        dtype=None,
+        device=None,
+    ):
+        super().__init__()
+        dt = resolve_dtype(dtype)
+        self.width = normalize_width(width)
+        self.mult_arity = _arities(self.width, mult_arity)
+        self.grid, self.k = int(grid), int(k)
+        self.config = dict(
+            width=[list(w) for w in self.width], grid=self.grid, k=self.k,
+            mult_arity=[list(a) for a in self.mult_arity], noise_scale=float(noise_scale),
+            scale_base_mu=float(scale_base_mu), scale_base_sigma=float(scale_base_sigma),
+            scale_sp=float(scale_sp), base_fun=str(base_fun), grid_eps=float(grid_eps),
+            grid_range=[float(grid_range[0]), float(grid_range[1])],
+            sp_trainable=bool(sp_trainable), sb_trainable=bool(sb_trainable),
+            affine_trainable=bool(affine_trainable), seed=int(seed), dtype=dtype_name(dt),
+        )
+        gen = torch.Generator().manual_seed(int(seed))
+        self.layers = nn.ModuleList()
+        for l in range(self.depth):
+            self.layers.append(KANLayer(
+                self.width_in[l], self.width_subnodes[l + 1], grid=self.grid, k=self.k,
+                noise_scale=noise_scale, scale_base_mu=scale_base_mu,
+                scale_base_sigma=scale_base_sigma, scale_sp=scale_sp, base_fun=base_fun,
+                grid_eps=grid_eps, grid_range=grid_range, sp_trainable=sp_trainable,
+                sb_trainable=sb_trainable, generator=gen, dtype=dt, device=device,
+            ))
+
+        def affine(n, value):
+            return nn.Parameter(torch.full((n,), value, dtype=dt, device=device),
+                                requires_grad=affine_trainable)
+
+        self.subnode_scale = nn.ParameterList(
+            [affine(self.width_subnodes[l + 1], 1.0) for l in range(self.depth)])
+        self.subnode_bias = nn.ParameterList(
+            [affine(self.width_subnodes[l + 1], 0.0) for l in range(self.depth)])
+        self.node_scale = nn.ParameterList(
+            [affine(self.width_in[l + 1], 1.0) for l in range(self.depth)])
+        self.node_bias = nn.ParameterList(
+            [affine(self.width_in[l + 1], 0.0) for l in range(self.depth)])
+        self._affine_key = None
+        self._affine_identity = True
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def depth(self) -> int:
+        return len(self.width) - 1
+
+    @property
+    def width_in(self) -> list[int]:
+        """Nodes per layer (sum + multiplication)."""
+        return [s + m for s, m in self.width]
+
+    @property
+    def width_subnodes(self) -> list[int]:
+        """Outputs of the layer feeding each node layer (sum nodes + product factors)."""
+        return [s + sum(a) for (s, _), a in zip(self.width, self.mult_arity)]
+
+    @property
+    def n_params(self) -> int:
+        """Trainable numbers of the numeric model (spline coefficients + scales) on live edges."""
+        total = 0
+        for layer in self.layers:
+            live = int((layer.mask != 0).sum())
+            total += live * (layer.n_basis + 2)
+        return total
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.layers[0].coef.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.layers[0].coef.device
+
+    # ------------------------------------------------------------------ forward
+    def _affine_active(self) -> bool:
+        params = [*self.subnode_scale, *self.subnode_bias, *self.node_scale, *self.node_bias]
+        if any(p.requires_grad for p in params):
+            return True
+        key = tuple((p._version, p.data_ptr()) for p in params)
+        if key != self._affine_key:
+            ones = [*self.subnode_scale, *self.node_scale]
+            zeros = [*self.subnode_bias, *self.node_bias]
+            self._affine_identity = all(bool((p == 1).all()) for p in ones) and all(
+                bool((p == 0).all()) for p in zeros)
+            self._affine_key = key
+        return not self._affine_identity
+
+    def _multiply(self, x: torch.Tensor, l: int) -> torch.Tensor:
+        """Subnodes (batch, n_sum + sum(arity)) -> nodes (batch, n_sum + n_mult)."""
+        n_sum = self.width[l + 1][0]
+        arity = self.mult_arity[l + 1]
+        if not arity:
+            return x
+        factors = x[:, n_sum:]
+        if len(set(arity)) == 1:
+            prods = factors.reshape(x.shape[0], len(arity), arity[0]).prod(-1)
+        else:
+            prods = torch.stack([g.prod(-1) for g in torch.split(factors, arity, dim=1)], 1)
+        return torch.cat([x[:, :n_sum], prods], dim=1)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 2 or x.shape[1] != self.width_in[0]:
+            raise KANConfigError(
+                f"input must have shape (batch, {self.width_in[0]}), got {tuple(x.shape)}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
+        affine = self._affine_active()
+        for l, layer in enumerate(self.layers):
+            x = layer(x)
+            x = self._after_layer(x, l, affine)
+        return x
+
+    def _after_layer(self, x: torch.Tensor, l: int, affine: bool) -> torch.Tensor:
+        if affine:
+            x = x * self.subnode_scale[l] + self.subnode_bias[l]
+        x = self._multiply(x, l)
+        if affine:
+            x = x * self.node_scale[l] + self.node_bias[l]
+        return x
+
+    def forward_edges(self, x: torch.Tensor, numeric_only: bool = False):
+        """Forward that also returns, per layer, its input and per-edge activations.
+
+        Returns ``(y, records)``; ``records[l]`` has ``input`` (batch, in), ``edges``
+        (batch, in, out) — all edges, or only the numeric ones with ``numeric_only`` —
+        ``subnodes`` (batch, out) and ``nodes`` (batch, next width). Differentiable.
+        """
+        self._check_input(x)
+        affine = self._affine_active()
+        records = []
+        for l, layer in enumerate(self.layers):
+            numeric = layer.edge_values(x, numeric_only=True)
+            sym = layer.symbolic.edge_values(x) if layer.symbolic.active else None
+            total = numeric if sym is None else numeric + sym
+            sub = total.sum(1)
+            rec = {"input": x, "edges": numeric if numeric_only else total, "subnodes": sub}
+            x = self._after_layer(sub, l, affine)
+            rec["nodes"] = x
+            records.append(rec)
+        return x, records
+
+    @torch.no_grad()
+    def layer_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Inputs of every layer for data ``x`` (the last entry is the model output)."""
+        self._check_input(x)
+        affine = self._affine_active()
+        acts = [x]
+        for l, layer in enumerate(self.layers):
+            x = self._after_layer(layer(x), l, affine)
+            acts.append(x)
+        return acts
+
+    # ------------------------------------------------------------------ grids
+    @torch.no_grad()
+    def update_grid(self, x: torch.Tensor) -> None:
+        """Adapt every layer's knots to the distribution of its inputs on data ``x``."""
+        self._check_input(x)
+        x = x.to(self.dtype)
+        affine = self._affine_active()
+        for l, layer in enumerate(self.layers):
+            layer.update_grid(x)
+            x = self._after_layer(layer(x), l, affine)
+
+    @torch.no_grad()
+    def refine(self, new_grid: int, x: torch.Tensor | None = None) -> KAN:
+        """Grid extension: a new model with ``new_grid`` intervals fitted to this one.
+
+        With training inputs ``x`` the new grids also cover where the data reach.
+        """
+        if int(new_grid) < 1:
+            raise KANConfigError(f"new_grid must be a positive number of intervals, got {new_grid}")
+        acts = self.layer_inputs(x.to(self.dtype)) if x is not None else None
+        new = copy.deepcopy(self)
+        new.grid = int(new_grid)
+        new.config["grid"] = new.grid
+        for l, layer in enumerate(self.layers):
+            new.layers[l] = layer.refined(new.grid, None if acts is None else acts[l])
+        return new
+
+    # ------------------------------------------------------------------ training & io
+    def fit(self, data, **kwargs) -> dict:
+        """Train in place; see :func:`kanrun.kan.fit.fit` for the arguments."""
+        from .fit import fit
+
+        return fit(self, data, **kwargs)
+
+    def save(self, path) -> None:
+        from .checkpoint import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path, device=None) -> KAN:
+        from .checkpoint import load_model
+
+        return load_model(path, device=device)
+
+    def extra_repr(self) -> str:
+        return f"width={self.width}, grid={self.grid}, k={self.k}, dtype={self.config['dtype']}"
+
+
+__all__ = ["KAN", "KANConfigError", "normalize_width", "resolve_dtype", "dtype_name"]

@@ -1,0 +1,1 @@
+"""Symbolic functions, fitting and formula export."""
