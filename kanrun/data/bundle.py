@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import sympy
@@ -51,7 +51,6 @@ class DatasetBundle:
     ranges: Optional[dict[str, tuple[float, float]]] = None
     normalization: Optional[Normalization] = None
     class_names: Optional[list[str]] = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def n_inputs(self) -> int:
@@ -61,9 +60,7 @@ class DatasetBundle:
     def n_outputs(self) -> int:
         return len(self.output_names)
 
-    def to_original_units(
-        self, expr_list: Sequence[sympy.Expr | str]
-    ) -> list[sympy.Expr]:
+    def to_original_units(self, expr_list: Sequence[sympy.Expr | str]) -> list[sympy.Expr]:
         """Map formulas found on the (possibly standardized) data back to original units.
 
         Each expression is over symbols named by input_names (strings are parsed with
@@ -97,8 +94,8 @@ class DatasetBundle:
             mapping = {s: replaced[s.name] for s in expr.free_symbols if s.name in replaced}
             original = expr.xreplace(mapping)
             if norm.target_scale:
-                original = sympy.Float(norm.target_shift[i]) + sympy.Float(
-                    norm.target_scale[i]
-                ) * original
+                original = (
+                    sympy.Float(norm.target_shift[i]) + sympy.Float(norm.target_scale[i]) * original
+                )
             result.append(original)
         return result

@@ -45,10 +45,12 @@ def two_circles(n: int, noise: float, gen: torch.Generator) -> tuple[torch.Tenso
 
 
 def _jitter_and_shuffle(points, labels, noise, gen):
+    """Shuffle, then jitter: the same seed gives the same points, plus noise if any."""
+    order = torch.randperm(len(labels), generator=gen)
+    points, labels = points[order], labels[order]
     if noise > 0:
         points = points + noise * torch.randn(points.shape, generator=gen, dtype=torch.float64)
-    order = torch.randperm(len(labels), generator=gen)
-    return points[order], labels[order]
+    return points, labels
 
 
 def load_classification(config: DatasetConfig) -> DatasetBundle:

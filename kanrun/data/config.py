@@ -28,10 +28,12 @@ class DatasetConfig:
 
     Randomness: inputs, noise and the CSV split are drawn from generators seeded by
     `seed` (one independent stream each), so the test set does not change when
-    `n_train` does. `noise` adds Gaussian noise of standard deviation
-    `noise * std(clean train target)` to the train AND test targets (regression); for
-    the `moons`/`circles` classification toys it is instead the absolute standard
-    deviation of Gaussian jitter added to the 2-d points.
+    `n_train` does and a smaller training set is a prefix of a larger one.
+
+    `noise` adds Gaussian noise of standard deviation `noise * std(clean train target)`
+    (per output) to the train AND the test targets (regression); for the
+    `moons`/`circles` classification toys it is instead the absolute standard deviation
+    of Gaussian jitter added to the 2-d points.
     """
 
     name: str = "toy"  # toy | feynman | special | formula | csv | classification
@@ -145,9 +147,7 @@ def _check_type(key: str, value: Any, annotation: Any, where: str = "") -> Any:
         if not isinstance(value, Mapping):
             raise wrong
         _, value_type = typing.get_args(annotation)
-        return {
-            str(k): _check_type(key, v, value_type, f"{where}.{k}") for k, v in value.items()
-        }
+        return {str(k): _check_type(key, v, value_type, f"{where}.{k}") for k, v in value.items()}
     if annotation is bool:
         if not isinstance(value, bool):
             raise wrong

@@ -63,6 +63,7 @@ _SCIPY = {
     sympy.elliptic_e: _elliptic_e,
     sympy.elliptic_k: scipy.special.ellipk,
     sympy.assoc_legendre: _assoc_legendre,
+    sympy.legendre: lambda degree, x: scipy.special.lpmv(0, degree, x),
 }
 
 
@@ -144,6 +145,8 @@ def _compile_power(expr: sympy.Pow, columns: dict[str, int]) -> _Node:
 def _constant(expr: sympy.Basic) -> float:
     try:
         value = complex(sympy.N(expr, 17))
+    except OverflowError:
+        raise DatasetError(f"the constant {expr} is too large for float64") from None
     except (TypeError, ValueError):
         raise DatasetError(f"cannot evaluate the constant {expr} as a number") from None
     if value.imag != 0:

@@ -83,9 +83,7 @@ def get_feynman(equation: str | int | None) -> FeynmanEquation:
     if key.isdigit():
         if int(key) in _BY_ID:
             return _BY_ID[int(key)]
-        raise DatasetError(
-            f"unknown Feynman equation id {key}; ids run from 1 to {len(FEYNMAN)}"
-        )
+        raise DatasetError(f"unknown Feynman equation id {key}; ids run from 1 to {len(FEYNMAN)}")
     found = _BY_NAME.get(_ALIASES.get(key.lower(), key).lower())
     if found is None:
         raise DatasetError(

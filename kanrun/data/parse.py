@@ -148,9 +148,7 @@ class _Parser:
             self.variables = None
         else:
             if isinstance(variables, str):
-                raise DatasetError(
-                    f"variables must be a list of names, got the text {variables!r}"
-                )
+                raise DatasetError(f"variables must be a list of names, got the text {variables!r}")
             self.variables = {}
             for name in variables:
                 check_variable_name(name)
@@ -170,9 +168,7 @@ class _Parser:
     def parse(self) -> sympy.Expr:
         self.text = self.text.strip()
         if not self.text:
-            raise DatasetError(
-                "the formula is empty; write an expression such as 'x1*sin(x2)'"
-            )
+            raise DatasetError("the formula is empty; write an expression such as 'x1*sin(x2)'")
         if len(self.text) > MAX_LENGTH:
             raise DatasetError(
                 f"the formula has {len(self.text)} characters; at most {MAX_LENGTH} are accepted"
@@ -194,9 +190,7 @@ class _Parser:
         if not isinstance(result, sympy.Expr):  # pragma: no cover - every node makes an Expr
             raise self.fail("the result is not a number-valued expression")
         if result.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo, sympy.I):
-            raise self.fail(
-                f"it evaluates to a non-finite or complex constant part ({result})"
-            )
+            raise self.fail(f"it evaluates to a non-finite or complex constant part ({result})")
         return result
 
     def build(self, node: ast.AST, depth: int) -> sympy.Expr:
@@ -300,9 +294,7 @@ class _Parser:
             arities = SPECIAL_FUNCTIONS[name][1]
         if len(node.args) not in arities:
             expected = " or ".join(str(a) for a in arities)
-            raise self.fail(
-                f"{name} takes {expected} argument(s), got {len(node.args)}", node
-            )
+            raise self.fail(f"{name} takes {expected} argument(s), got {len(node.args)}", node)
         args = [self.build(arg, depth + 1) for arg in node.args]
         return self.functions[name](*args)
 

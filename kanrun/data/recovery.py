@@ -72,14 +72,10 @@ def recovered(
         # Rounding expanded forms too: constants grouped differently in the two (e.g.
         # q*(4*pi*a - b)/(4*pi) vs q*a - 0.0796*q*b) otherwise round to different values.
         pairs.append((sympy.expand(truth_expr), sympy.expand(formula_expr)))
-    rounded = [
-        (round_constants(t, decimals), round_constants(f, decimals)) for t, f in pairs
-    ]
+    rounded = [(round_constants(t, decimals), round_constants(f, decimals)) for t, f in pairs]
     if any(_symbolically_matches(t, f) for t, f in rounded):
         return True
-    return any(
-        _numerically_constant(t, f, ranges, n_points, tolerance, seed) for t, f in rounded
-    )
+    return any(_numerically_constant(t, f, ranges, n_points, tolerance, seed) for t, f in rounded)
 
 
 def _symbolically_matches(truth: sympy.Expr, formula: sympy.Expr) -> bool:

@@ -1,7 +1,9 @@
 """Seeded sampling shared by the function datasets (toy, feynman, special, formula).
 
-Each random quantity has its own stream derived from the config seed, so the test
-inputs are the same whatever n_train is, and adding noise does not move the inputs.
+Each random quantity (train inputs, test inputs, train noise, test noise, table split)
+has its own stream derived from the config seed: the test inputs are the same whatever
+n_train is, a smaller training set is a prefix of a larger one, and adding noise does not
+move the inputs.
 Inputs are drawn uniformly in float64, labels computed in float64, then both are cast
 to the requested dtype. Global RNG state is never read or written.
 """

@@ -77,44 +77,80 @@ _SPH_TRUTH = {
 
 _FUNCTIONS = [
     SpecialFunction(
-        "ellipj", ("u", "m"), (UNIT, UNIT), lambda u, m: scipy.special.ellipj(u, m)[0], None,
+        "ellipj",
+        ("u", "m"),
+        (UNIT, UNIT),
+        lambda u, m: scipy.special.ellipj(u, m)[0],
+        None,
         "Jacobi elliptic sn(u|m)",
     ),
     SpecialFunction(
-        "ellipkinc", ("phi", "m"), (UNIT, UNIT), scipy.special.ellipkinc, "elliptic_f(phi, m)",
+        "ellipkinc",
+        ("phi", "m"),
+        (UNIT, UNIT),
+        scipy.special.ellipkinc,
+        "elliptic_f(phi, m)",
         "incomplete elliptic integral of the first kind F(phi|m)",
     ),
     SpecialFunction(
-        "ellipeinc", ("phi", "m"), (UNIT, UNIT), scipy.special.ellipeinc, "elliptic_e(phi, m)",
+        "ellipeinc",
+        ("phi", "m"),
+        (UNIT, UNIT),
+        scipy.special.ellipeinc,
+        "elliptic_e(phi, m)",
         "incomplete elliptic integral of the second kind E(phi|m)",
     ),
     SpecialFunction(
-        "jv", ("v", "x"), (UNIT, UNIT), scipy.special.jv, "besselj(v, x)",
+        "jv",
+        ("v", "x"),
+        (UNIT, UNIT),
+        scipy.special.jv,
+        "besselj(v, x)",
         "Bessel function of the first kind J_v(x)",
     ),
     SpecialFunction(
-        "yv", ("v", "x"), (UNIT, POSITIVE), scipy.special.yv, "bessely(v, x)",
+        "yv",
+        ("v", "x"),
+        (UNIT, POSITIVE),
+        scipy.special.yv,
+        "bessely(v, x)",
         "Bessel function of the second kind Y_v(x)",
     ),
     SpecialFunction(
-        "kv", ("v", "x"), (UNIT, POSITIVE), scipy.special.kv, "besselk(v, x)",
+        "kv",
+        ("v", "x"),
+        (UNIT, POSITIVE),
+        scipy.special.kv,
+        "besselk(v, x)",
         "modified Bessel function of the second kind K_v(x)",
     ),
     SpecialFunction(
-        "iv", ("v", "x"), (UNIT, UNIT), scipy.special.iv, "besseli(v, x)",
+        "iv",
+        ("v", "x"),
+        (UNIT, UNIT),
+        scipy.special.iv,
+        "besseli(v, x)",
         "modified Bessel function of the first kind I_v(x)",
     ),
     *[
         SpecialFunction(
-            f"lpmv_m{m}", ("v", "x"), (UNIT, UNIT), _lpmv(m), f"assoc_legendre(v, {m}, x)",
+            f"lpmv_m{m}",
+            ("v", "x"),
+            (UNIT, UNIT),
+            _lpmv(m),
+            f"assoc_legendre(v, {m}, x)",
             f"associated Legendre function P_v^{m}(x)",
         )
         for m in (0, 1, 2)
     ],
     *[
         SpecialFunction(
-            f"sph_harm_m{m}_n{n}", ("theta", "phi"), (POLAR, AZIMUTH), _sph(m, n),
-            _SPH_TRUTH[(m, n)], f"real part of the spherical harmonic Y_{n}^{m}(theta, phi)",
+            f"sph_harm_m{m}_n{n}",
+            ("theta", "phi"),
+            (POLAR, AZIMUTH),
+            _sph(m, n),
+            _SPH_TRUTH[(m, n)],
+            f"real part of the spherical harmonic Y_{n}^{m}(theta, phi)",
         )
         for m, n in ((0, 1), (1, 1), (0, 2), (1, 2), (2, 2))
     ],

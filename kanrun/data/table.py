@@ -117,8 +117,7 @@ def numeric_column(table: Table, name: str, option: str) -> torch.Tensor:
         cell = row[j].strip()
         if cell.lower() in MISSING:
             raise DatasetError(
-                f"missing value ({cell!r}) in {table.where(i, name)}; fill it in or remove "
-                f"the row"
+                f"missing value ({cell!r}) in {table.where(i, name)}; fill it in or remove the row"
             )
         try:
             value = float(cell)
@@ -141,8 +140,7 @@ def text_column(table: Table, name: str, option: str) -> list[str]:
         cell = row[j].strip()
         if cell.lower() in MISSING:
             raise DatasetError(
-                f"missing value ({cell!r}) in {table.where(i, name)}; fill it in or remove "
-                f"the row"
+                f"missing value ({cell!r}) in {table.where(i, name)}; fill it in or remove the row"
             )
         values.append(cell)
     return values

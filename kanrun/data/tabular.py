@@ -118,8 +118,10 @@ def load_csv(config: DatasetConfig) -> DatasetBundle:
         train_x, test_x, x_shift, x_scale = standardize(train_x, test_x, inputs, table.path)
         train_y, test_y, y_shift, y_scale = standardize(train_y, test_y, targets, table.path)
         normalization = Normalization(
-            tuple(x_shift.tolist()), tuple(x_scale.tolist()),
-            tuple(y_shift.tolist()), tuple(y_scale.tolist()),
+            tuple(x_shift.tolist()),
+            tuple(x_scale.tolist()),
+            tuple(y_shift.tolist()),
+            tuple(y_scale.tolist()),
         )
     train_y, test_y = add_noise(train_y, test_y, config.noise, config.seed)
     dtype = torch_dtype(config.dtype)

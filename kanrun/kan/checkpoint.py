@@ -57,8 +57,8 @@ def model_from_dict(blob: dict, device=None):
             " upgrade kanrun")
     try:
         cfg = dict(blob["config"])
-        cfg["noise_scale"] = 0.0
-        model = KAN(**cfg)
+        model = KAN(**{**cfg, "noise_scale": 0.0})
+        model.config = cfg
         grids = blob.get("grids", [model.grid] * model.depth)
         for l, num in enumerate(grids):
             if num != model.layers[l].num:

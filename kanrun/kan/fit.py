@@ -9,10 +9,12 @@ seeded by ``seed``; nothing is printed: pass ``callback`` to follow progress.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
+from .lbfgs import LBFGS
 from .regularize import regularization
 
 
@@ -28,7 +30,46 @@ class NonFiniteLossError(FloatingPointError):
         self.history = history
 
 
-def _check_data(data, model):
+def mse(pred, target):
+    return torch.nn.functional.mse_loss(pred, target)
+
+
+@dataclass
+class _Settings:
+    opt: str
+    steps: int
+    lr: float
+    batch: int
+    lamb: float
+    lamb_l1: float
+    lamb_entropy: float
+    lamb_coef: float
+    lamb_coefdiff: float
+    update_grid: bool
+    grid_update_num: int
+    start_grid_update_step: int
+    stop_grid_update_step: int
+    loss_fn: Callable
+    callback: Callable | None
+    seed: int
+    max_iter: int
+    history_size: int
+
+    @property
+    def grid_update_freq(self) -> int:
+        return max(1, int(self.stop_grid_update_step / max(1, self.grid_update_num)))
+
+    @property
+    def uses_penalty(self) -> bool:
+        return self.lamb > 0 and (self.lamb_l1 or self.lamb_entropy or self.lamb_coef
+                                  or self.lamb_coefdiff)
+
+    def grid_update_due(self, step: int) -> bool:
+        return (self.update_grid and step % self.grid_update_freq == 0
+                and self.start_grid_update_step <= step < self.stop_grid_update_step)
+
+
+def _prepare(model, data):
     need = ("train_input", "train_label", "test_input", "test_label")
     missing = [key for key in need if key not in data]
     if missing:
@@ -37,15 +78,18 @@ def _check_data(data, model):
     for key in ("train_input", "test_input"):
         x = data[key]
         if x.dim() != 2 or x.shape[1] != n_in:
-            raise FitError(f"data[{key!r}] must be (n, {n_in}) for this model, got {tuple(x.shape)}")
-    if data["train_input"].shape[0] != data["train_label"].shape[0]:
-        raise FitError("train_input and train_label have different numbers of rows")
-    if data["test_input"].shape[0] != data["test_label"].shape[0]:
-        raise FitError("test_input and test_label have different numbers of rows")
-
-
-def _mse(pred, target):
-    return torch.mean((pred - target) ** 2)
+            raise FitError(
+                f"data[{key!r}] must be (n, {n_in}) for this model, got {tuple(x.shape)}")
+    for split in ("train", "test"):
+        if data[f"{split}_input"].shape[0] != data[f"{split}_label"].shape[0]:
+            raise FitError(f"{split}_input and {split}_label have different numbers of rows")
+    if data["train_input"].shape[0] == 0:
+        raise FitError("the training set is empty")
+    out = {}
+    for key in need:
+        t = data[key].to(device=model.device)
+        out[key] = t.to(model.dtype) if t.is_floating_point() else t
+    return out
 
 
 def fit(
@@ -72,70 +116,89 @@ def fit(
 ) -> dict:
     """Train ``model`` in place and return ``{"train_loss", "test_loss", "reg"}`` per step.
 
-    Losses are ``sqrt(loss_fn)`` (RMSE for the default MSE). ``callback(info)`` receives a
-    dict (step, train_loss, test_loss, reg) after every step and may return True to stop.
+    Losses are ``sqrt(loss_fn)`` (RMSE for the default MSE); for LBFGS the training loss is
+    that of the last evaluation of the step, as in pykan. ``callback(row)`` receives a dict
+    (step, train_loss, test_loss, reg) after every step and may return True to stop early.
+    Raises :class:`NonFiniteLossError` (model restored to the last finite state) on NaN/inf.
     """
-    _check_data(data, model)
     if opt not in ("LBFGS", "Adam"):
         raise FitError(f"opt must be 'LBFGS' or 'Adam', got {opt!r}")
-    if steps < 0:
+    if int(steps) < 0:
         raise FitError(f"steps must be >= 0, got {steps}")
-    dtype, device = model.dtype, model.device
-    x_train = data["train_input"].to(device=device, dtype=dtype)
-    y_train = data["train_label"].to(device=device)
-    x_test = data["test_input"].to(device=device, dtype=dtype)
-    y_test = data["test_label"].to(device=device)
-    if y_train.is_floating_point():
-        y_train, y_test = y_train.to(dtype), y_test.to(dtype)
-    loss_fn = loss_fn or _mse
-    n_train, n_test = x_train.shape[0], x_test.shape[0]
-    bs = n_train if batch == -1 or batch > n_train else int(batch)
-    bs_test = n_test if batch == -1 or batch > n_test else int(batch)
-    if bs < 1:
+    if not (batch == -1 or int(batch) >= 1):
         raise FitError(f"batch must be -1 (full batch) or a positive size, got {batch}")
-    gen = torch.Generator().manual_seed(int(seed))
-    grid_update_freq = max(1, int(stop_grid_update_step / max(1, grid_update_num)))
+    if not lr > 0:
+        raise FitError(f"lr must be positive, got {lr}")
+    cfg = _Settings(opt, int(steps), float(lr), int(batch), float(lamb), float(lamb_l1),
+                    float(lamb_entropy), float(lamb_coef), float(lamb_coefdiff),
+                    bool(update_grid), int(grid_update_num), int(start_grid_update_step),
+                    int(stop_grid_update_step), loss_fn or mse, callback, int(seed),
+                    int(max_iter), int(history_size))
+    data = _prepare(model, data)
     params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise FitError("the model has no trainable parameters")
+    model.cache_inputs(True)
     if opt == "Adam":
-        optimizer = torch.optim.Adam(params, lr=lr)
+        optimizer = torch.optim.Adam(params, lr=cfg.lr)
     else:
-        optimizer = torch.optim.LBFGS(
-            params, lr=lr, max_iter=max_iter, history_size=history_size,
-            line_search_fn="strong_wolfe", tolerance_grad=1e-32, tolerance_change=1e-32,
-        )
+        optimizer = LBFGS(params, lr=cfg.lr, max_iter=cfg.max_iter,
+                          history_size=cfg.history_size, tolerance_grad=1e-32,
+                          tolerance_change=1e-32)
+    try:
+        return _train(model, data, cfg, optimizer, params)
+    finally:
+        model.cache_inputs(False)
+        if isinstance(optimizer, LBFGS):
+            optimizer.close()
+
+
+def _batches(data, cfg, gen):
+    """Yield (x_train, y_train, x_test, y_test) for each step (the same tensors if full)."""
+    n_train, n_test = data["train_input"].shape[0], data["test_input"].shape[0]
+    bs = n_train if cfg.batch == -1 else min(cfg.batch, n_train)
+    bs_test = n_test if cfg.batch == -1 else min(cfg.batch, n_test)
+    dev = data["train_input"].device
+    while True:
+        if bs < n_train:
+            ids = torch.randperm(n_train, generator=gen)[:bs].to(dev)
+            xb, yb = data["train_input"][ids], data["train_label"][ids]
+        else:
+            xb, yb = data["train_input"], data["train_label"]
+        if bs_test < n_test:
+            ids = torch.randperm(n_test, generator=gen)[:bs_test].to(dev)
+            xt, yt = data["test_input"][ids], data["test_label"][ids]
+        else:
+            xt, yt = data["test_input"], data["test_label"]
+        yield xb, yb, xt, yt
+
+
+def _train(model, data, cfg: _Settings, optimizer, params) -> dict:
     history = {"train_loss": [], "test_loss": [], "reg": []}
-    use_reg = lamb > 0 or lamb_coef > 0 or lamb_coefdiff > 0
-    state = {}
+    last = {}
 
     def objective(xb, yb):
-        if use_reg:
+        if cfg.uses_penalty:
             pred, records = model.forward_edges(xb, numeric_only=True)
-            reg = regularization(model, records, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff)
+            reg = regularization(model, records, cfg.lamb_l1, cfg.lamb_entropy, cfg.lamb_coef,
+                                 cfg.lamb_coefdiff)
+            loss = cfg.loss_fn(pred, yb)
+            total = loss + cfg.lamb * reg
         else:
-            pred, reg = model(xb), None
-        loss = loss_fn(pred, yb)
-        total = loss + lamb * reg if reg is not None else loss
-        state["loss"], state["reg"] = loss.detach(), reg
+            loss = cfg.loss_fn(model(xb), yb)
+            reg, total = None, loss
+        last["loss"], last["reg"] = loss, reg
         return total
 
-    for step in range(steps):
-        if bs < n_train:
-            train_id = torch.randperm(n_train, generator=gen)[:bs].to(device)
-            xb, yb = x_train[train_id], y_train[train_id]
-        else:
-            xb, yb = x_train, y_train
-        if bs_test < n_test:
-            test_id = torch.randperm(n_test, generator=gen)[:bs_test].to(device)
-            xt, yt = x_test[test_id], y_test[test_id]
-        else:
-            xt, yt = x_test, y_test
-        if (update_grid and step % grid_update_freq == 0 and step < stop_grid_update_step
-                and step >= start_grid_update_step):
+    gen = torch.Generator().manual_seed(cfg.seed)
+    batches = _batches(data, cfg, gen)
+    for step in range(cfg.steps):
+        xb, yb, xt, yt = next(batches)
+        backup = {key: value.clone() for key, value in model.state_dict().items()}
+        if cfg.grid_update_due(step):
             model.update_grid(xb)
-        backup = [p.detach().clone() for p in params]
-        if opt == "LBFGS":
-            def closure():
-                optimizer.zero_grad(set_to_none=True)
+        if isinstance(optimizer, LBFGS):
+            def closure(xb=xb, yb=yb):
                 total = objective(xb, yb)
                 total.backward()
                 return total
@@ -146,20 +209,17 @@ def fit(
             objective(xb, yb).backward()
             optimizer.step()
         with torch.no_grad():
-            test_loss = loss_fn(model(xt), yt)
-        train_loss = state["loss"]
-        reg = state["reg"]
+            test_loss = float(cfg.loss_fn(model(xt), yt))
         row = {
             "step": step,
-            "train_loss": math.sqrt(max(float(train_loss), 0.0)),
-            "test_loss": math.sqrt(max(float(test_loss), 0.0)),
-            "reg": float(reg.detach()) if reg is not None else 0.0,
+            "train_loss": math.sqrt(max(float(last["loss"].detach()), 0.0)),
+            "test_loss": math.sqrt(max(test_loss, 0.0)),
+            "reg": float(last["reg"].detach()) if last["reg"] is not None else 0.0,
         }
-        if not (math.isfinite(row["train_loss"]) and all(
-                torch.isfinite(p).all() for p in params)):
-            with torch.no_grad():
-                for p, b in zip(params, backup):
-                    p.copy_(b)
+        finite = math.isfinite(row["train_loss"]) and all(bool(torch.isfinite(p).all())
+                                                           for p in params)
+        if not finite:
+            model.load_state_dict(backup)
             raise NonFiniteLossError(
                 f"the training loss became {row['train_loss']} at step {step}; the model was "
                 "restored to its last finite state (try a smaller lr, a smaller grid or lamb)",
@@ -167,6 +227,6 @@ def fit(
             )
         for key in ("train_loss", "test_loss", "reg"):
             history[key].append(row[key])
-        if callback is not None and callback(row):
+        if cfg.callback is not None and cfg.callback(row):
             break
     return history

@@ -31,45 +31,59 @@ BASE_FUNCTIONS = {
 
 
 class _SplineLayer(torch.autograd.Function):
-    """y = base @ (scale_base * mask) + basis(x) @ (coef * scale_sp * mask), fused.
+    """Feature-major layer: y_t = W_base^T b(x_t) + W_sp^T basis(x_t), all (features, batch).
 
-    One autograd node per layer: backward is a handful of matmuls and one gather, with the
-    derivative of the basis saved from forward in its local (batch, in, k+1) form.
+    One autograd node per layer. Activations are laid out (features, batch) so that every
+    product is a GEMM with a wide output (much faster than tall-skinny ones on CPUs). The
+    basis derivative is saved from forward in its local (in, k+1, batch) form.
     """
 
     @staticmethod
-    def forward(ctx, x, base, coef, scale_base, scale_sp, mask, grid, tables, k):
+    def forward(ctx, xt, base_t, coef, scale_base, scale_sp, mask, grid, tables, k,
+                basis_t=None):
+        """``base_t`` is b(x_t), or None for silu computed (and differentiated) here."""
         need_dx = ctx.needs_input_grad[0]
-        vals, cols, deriv = spline.local_basis(x, grid, tables, k, with_derivative=need_dx)
+        sig = None
+        if base_t is None:
+            sig = torch.sigmoid(xt)
+            base_t = xt * sig
         in_dim, out_dim, n_basis = coef.shape
-        basis = spline.dense_basis(vals, cols, n_basis).view(x.shape[0], in_dim * n_basis)
+        cols = deriv = None
+        if basis_t is None or need_dx:
+            vals, cols, deriv = spline.fast_local_basis(xt, grid, k, need_dx, tables)
+            basis_t = spline.dense_basis(vals, cols, n_basis).view(in_dim * n_basis, -1)
         sp_mask = scale_sp * mask
         w_sp = (coef * sp_mask.unsqueeze(-1)).transpose(1, 2).reshape(in_dim * n_basis, out_dim)
         w_base = scale_base * mask
-        y = torch.addmm(base @ w_base, basis, w_sp)
-        ctx.save_for_backward(basis, base, coef, sp_mask, w_base, w_sp, mask, cols, deriv)
-        return y
+        y_t = torch.addmm(w_base.t() @ base_t, w_sp.t(), basis_t)
+        ctx.save_for_backward(basis_t, base_t, coef, sp_mask, w_base, w_sp, mask, cols, deriv,
+                              xt if sig is not None and need_dx else None, sig)
+        return y_t
 
     @staticmethod
     def backward(ctx, gy):
-        basis, base, coef, sp_mask, w_base, w_sp, mask, cols, deriv = ctx.saved_tensors
+        basis_t, base_t, coef, sp_mask, w_base, w_sp, mask, cols, deriv, xt, sig = (
+            ctx.saved_tensors)
         in_dim, out_dim, n_basis = coef.shape
         need = ctx.needs_input_grad
         g_x = g_base = g_coef = g_sb = g_sp = None
         if need[2] or need[4]:
-            g_wsp = (basis.t() @ gy).view(in_dim, n_basis, out_dim).transpose(1, 2)
+            g_wsp = (gy @ basis_t.t()).view(out_dim, in_dim, n_basis).transpose(0, 1)
             if need[2]:
                 g_coef = g_wsp * sp_mask.unsqueeze(-1)
             if need[4]:
                 g_sp = (g_wsp * coef).sum(-1) * mask
         if need[3]:
-            g_sb = (base.t() @ gy) * mask
-        if need[1]:
-            g_base = gy @ w_base.t()
+            g_sb = (gy @ base_t.t()).t() * mask
+        if need[1] or (need[0] and sig is not None):
+            g_base = w_base @ gy
         if need[0]:
-            g_basis = (gy @ w_sp.t()).view(gy.shape[0], in_dim, n_basis)
-            g_x = (torch.gather(g_basis, -1, cols) * deriv).sum(-1)
-        return g_x, g_base, g_coef, g_sb, g_sp, None, None, None, None
+            g_basis = (w_sp @ gy).view(in_dim, n_basis, -1)
+            g_x = (torch.gather(g_basis, 1, cols) * deriv).sum(1)
+            if sig is not None:  # d silu / dx = sig * (1 + x * (1 - sig))
+                g_x = g_x + g_base * (sig * (1 + xt * (1 - sig)))
+                g_base = None
+        return g_x, g_base, g_coef, g_sb, g_sp, None, None, None, None, None
 
 
 class KANLayerError(ValueError):
@@ -100,7 +114,8 @@ class KANLayer(nn.Module):
     ):
         super().__init__()
         if in_dim < 1 or out_dim < 1:
-            raise KANLayerError(f"a layer needs at least one input and output, got {in_dim}->{out_dim}")
+            raise KANLayerError(
+                f"a layer needs at least one input and output, got {in_dim}->{out_dim}")
         if int(grid) < 1:
             raise KANLayerError(f"grid must be a positive number of intervals, got {grid}")
         if int(k) < 0:
@@ -146,24 +161,49 @@ class KANLayer(nn.Module):
     def tables(self):
         """Basis tables for the current knots (rebuilt only when the grid changes)."""
         key = (self.grid._version, self.grid.data_ptr(), self.grid.dtype, self.grid.device)
-        if getattr(self, "_tables_key", None) != key:
-            self._tables = spline.basis_tables(self.grid, self.k)
-            self._tables_key = key
-        return self._tables
+        if self.__dict__.get("_tables_key") != key:
+            self.__dict__["_tables"] = spline.basis_tables(self.grid, self.k)
+            self.__dict__["_tables_key"] = key
+        return self.__dict__["_tables"]
 
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         """Dense basis of this layer's knots: (batch, in) -> (batch, in, G+k)."""
-        return spline.bspline_basis(x, self.grid, self.k, self.tables())
+        return spline.bspline_basis(x, self.grid, self.k)
+
+    def cache_inputs(self, enabled: bool) -> None:
+        """Keep the basis of the last two constant inputs (used by fit for the data)."""
+        self._cache_on = bool(enabled)
+        self._cache = {}
+
+    def _cached_basis(self, xt: torch.Tensor):
+        if not getattr(self, "_cache_on", False) or xt.requires_grad:
+            return None
+        version = (xt._version, self.grid._version, self.grid.data_ptr())
+        hit = self._cache.get(id(xt))
+        if hit is not None and hit[0] is xt and hit[1] == version:
+            return hit[2]
+        with torch.no_grad():
+            vals, cols, _ = spline.fast_local_basis(xt, self.grid, self.k, False, self.tables())
+            basis = spline.dense_basis(vals, cols, self.n_basis).view(-1, xt.shape[1])
+        if len(self._cache) >= 2:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[id(xt)] = (xt, version, basis)  # holding xt keeps its id from being reused
+        return basis
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, in) -> (batch, out): one basis evaluation and two matmuls."""
-        y = _SplineLayer.apply(
-            x, self.base(x), self.coef, self.scale_base, self.scale_sp, self.mask,
-            self.grid, self.tables(), self.k,
+        """(batch, in) -> (batch, out)."""
+        return self.forward_t(x.t().contiguous()).t()
+
+    def forward_t(self, xt: torch.Tensor) -> torch.Tensor:
+        """Feature-major forward: (in, batch) contiguous -> (out, batch)."""
+        base_t = None if self.base_fun_name == "silu" else self.base(xt)
+        y_t = _SplineLayer.apply(
+            xt, base_t, self.coef, self.scale_base, self.scale_sp, self.mask,
+            self.grid, self.tables(), self.k, self._cached_basis(xt),
         )
         if self.symbolic.active:
-            y = y + self.symbolic(x)
-        return y
+            y_t = y_t + self.symbolic(xt.t()).t()
+        return y_t
 
     def spline_values(self, x: torch.Tensor) -> torch.Tensor:
         """The raw splines (without scales or mask): (batch, in) -> (batch, in, out)."""
@@ -206,12 +246,12 @@ class KANLayer(nn.Module):
         return torch.where(flat.unsqueeze(1), old.to(knots.dtype), knots)
 
     def update_grid(self, x: torch.Tensor) -> None:
-        """Move the knots to the sample distribution of ``x`` (m, in), keeping the function."""
+        """Move the knots to the sample distribution of ``x`` (m, in) and refit each spline
+        to its previous values on the samples (least squares)."""
         with torch.no_grad():
-            knots = self.adaptive_knots(x.to(self.grid.dtype))
-            new_grid = spline.extend_grid(knots, self.k)
-            points = torch.cat([x.to(self.grid.dtype), spline.sample_points(knots, self.k + 2)])
-            self._refit(new_grid, points)
+            x = x.to(self.grid.dtype)
+            new_grid = spline.extend_grid(self.adaptive_knots(x), self.k)
+            self._refit(new_grid, x)
 
     def refined(self, num: int, x: torch.Tensor | None = None) -> KANLayer:
         """A copy with ``num`` intervals whose splines are least-squares fits of this one.

@@ -178,51 +178,83 @@ class KAN(InterpretMixin, nn.Module):
 
     # ------------------------------------------------------------------ forward
     def _affine_active(self) -> bool:
-        params = [*self.subnode_scale, *self.subnode_bias, *self.node_scale, *self.node_bias]
-        if any(p.requires_grad for p in params):
-            return True
-        key = tuple((p._version, p.data_ptr()) for p in params)
+        """Whether the node/subnode affine maps differ from identity (cached on versions)."""
+        params = self.__dict__.get("_affine_list")
+        if params is None:
+            params = [*self.subnode_scale, *self.node_scale, *self.subnode_bias,
+                      *self.node_bias]
+            self.__dict__["_affine_list"] = params
+        key = [p._version for p in params]
+        key.append(params[0].data_ptr())
+        key.append(any(p.requires_grad for p in params))
         if key != self._affine_key:
-            ones = [*self.subnode_scale, *self.node_scale]
-            zeros = [*self.subnode_bias, *self.node_bias]
-            self._affine_identity = all(bool((p == 1).all()) for p in ones) and all(
-                bool((p == 0).all()) for p in zeros)
+            half = len(params) // 2
+            self._affine_identity = not any(p.requires_grad for p in params) and all(
+                bool((p == 1).all()) for p in params[:half]) and all(
+                bool((p == 0).all()) for p in params[half:])
             self._affine_key = key
         return not self._affine_identity
 
     def _multiply(self, x: torch.Tensor, l: int) -> torch.Tensor:
         """Subnodes (batch, n_sum + sum(arity)) -> nodes (batch, n_sum + n_mult)."""
+        return self._multiply_t(x.t(), l).t()
+
+    def _multiply_t(self, xt: torch.Tensor, l: int) -> torch.Tensor:
+        """Feature-major multiplication nodes: (subnodes, batch) -> (nodes, batch)."""
         n_sum = self.width[l + 1][0]
         arity = self.mult_arity[l + 1]
         if not arity:
-            return x
-        factors = x[:, n_sum:]
+            return xt
+        factors = xt[n_sum:]
         if len(set(arity)) == 1:
-            prods = factors.reshape(x.shape[0], len(arity), arity[0]).prod(-1)
+            prods = factors.reshape(len(arity), arity[0], -1).prod(1)
         else:
-            prods = torch.stack([g.prod(-1) for g in torch.split(factors, arity, dim=1)], 1)
-        return torch.cat([x[:, :n_sum], prods], dim=1)
+            prods = torch.stack([g.prod(0) for g in torch.split(factors, arity, dim=0)])
+        return torch.cat([xt[:n_sum], prods], dim=0)
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 2 or x.shape[1] != self.width_in[0]:
             raise KANConfigError(
                 f"input must have shape (batch, {self.width_in[0]}), got {tuple(x.shape)}")
 
+    def cache_inputs(self, enabled: bool) -> None:
+        """Reuse work on inputs seen again (fit turns this on for its data tensors)."""
+        self.__dict__["_input_cache"] = {} if enabled else None
+        self.layers[0].cache_inputs(enabled)
+
+    def _transposed_input(self, x: torch.Tensor) -> torch.Tensor:
+        cache = self.__dict__.get("_input_cache")
+        if cache is None or x.requires_grad:
+            return x.t().contiguous()
+        hit = cache.get(id(x))
+        if hit is not None and hit[0] is x and hit[1] == x._version:
+            return hit[2]
+        if len(cache) >= 2:
+            cache.pop(next(iter(cache)))
+        xt = x.t().contiguous()
+        cache[id(x)] = (x, x._version, xt)  # holding x keeps its id from being reused
+        return xt
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, in) -> (batch, out)."""
         self._check_input(x)
         affine = self._affine_active()
+        xt = self._transposed_input(x)
         for l, layer in enumerate(self.layers):
-            x = layer(x)
-            x = self._after_layer(x, l, affine)
-        return x
+            xt = self._after_layer_t(layer.forward_t(xt), l, affine)
+        return xt.t()
+
+    def _after_layer_t(self, xt: torch.Tensor, l: int, affine: bool) -> torch.Tensor:
+        if affine:
+            xt = xt * self.subnode_scale[l].unsqueeze(1) + self.subnode_bias[l].unsqueeze(1)
+        xt = self._multiply_t(xt, l)
+        if affine:
+            xt = xt * self.node_scale[l].unsqueeze(1) + self.node_bias[l].unsqueeze(1)
+        return xt
 
     def _after_layer(self, x: torch.Tensor, l: int, affine: bool) -> torch.Tensor:
-        if affine:
-            x = x * self.subnode_scale[l] + self.subnode_bias[l]
-        x = self._multiply(x, l)
-        if affine:
-            x = x * self.node_scale[l] + self.node_bias[l]
-        return x
+        """Batch-major version of the node maps: (batch, subnodes) -> (batch, nodes)."""
+        return self._after_layer_t(x.t(), l, affine).t()
 
     def forward_edges(self, x: torch.Tensor, numeric_only: bool = False):
         """Forward that also returns, per layer, its input and per-edge activations.

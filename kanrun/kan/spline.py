@@ -20,8 +20,10 @@ __all__ = [
     "extend_grid",
     "interior",
     "bspline_basis",
-    "basis_tables",
+    "padded_knots",
     "local_basis",
+    "basis_tables",
+    "fast_local_basis",
     "dense_basis",
     "basis_with_derivative",
     "solve_least_squares",
@@ -54,174 +56,167 @@ def interior(grid: torch.Tensor, k: int) -> torch.Tensor:
     return grid[:, k : grid.shape[1] - k] if k > 0 else grid
 
 
-def _local_basis(x: torch.Tensor, grid: torch.Tensor, k: int, with_derivative: bool):
-    """The k+1 non-zero B-splines of order k at each x, their first indices and derivatives.
-
-    Returns ``(values, first, deriv)``: values (batch, in, k+1) hold B_{first+r}(x) for
-    r = 0..k; ``first`` (batch, in) may be negative or past the last basis function, in which
-    case the out-of-range entries are zero. Points outside the knot vector get all zeros.
-    """
+def padded_knots(grid: torch.Tensor, k: int) -> torch.Tensor:
+    """Knots with k+1 extra on each side, flattened: t[j] sits at [i, j + k + 1]."""
     n_knots = grid.shape[1]
-    # idx: the knot interval holding x, t[idx] <= x < t[idx+1]
-    idx = torch.searchsorted(grid, x.t().contiguous(), right=True).t() - 1
-    inside = (idx >= 0) & (idx <= n_knots - 2)
-    idx = idx.clamp(0, n_knots - 2)
-    # pad the knot vector so that t[idx-k .. idx+k+1] always exists
-    if k > 0:
-        h = (grid[:, -1:] - grid[:, :1]) / (n_knots - 1)
-        steps = torch.arange(1, k + 2, dtype=grid.dtype, device=grid.device)
-        padded = torch.cat([grid[:, :1] - h * steps[:k].flip(0), grid, grid[:, -1:] + h * steps], 1)
-    else:
-        padded = torch.cat([grid, grid[:, -1:] + 1], 1)
-    # knots[..., m] = t[idx - k + m] for m = 0 .. 2k+1 (padded offset k)
-    gather_idx = idx.t().unsqueeze(-1) + torch.arange(2 * k + 2, device=x.device)
-    knots = torch.gather(padded.unsqueeze(1).expand(-1, x.shape[0], -1), 2, gather_idx)
-    knots = knots.permute(1, 0, 2)  # (batch, in, 2k+2)
-    left = [None] + [x - knots[..., k + 1 - j] for j in range(1, k + 1)]  # x - t[idx+1-j]
-    right = [None] + [knots[..., k + j] - x for j in range(1, k + 1)]  # t[idx+j] - x
-    values = [torch.ones_like(x)]
-    prev = values
+    h = (grid[:, -1:] - grid[:, :1]) / max(n_knots - 1, 1)
+    steps = torch.arange(1, k + 2, dtype=grid.dtype, device=grid.device)
+    return torch.cat([grid[:, :1] - h * steps.flip(0), grid, grid[:, -1:] + h * steps], dim=1)
+
+
+def local_basis(xt: torch.Tensor, grid: torch.Tensor, k: int, with_derivative: bool,
+                padded: torch.Tensor | None = None):
+    """The k+1 non-zero B-splines at each point, in input-major layout.
+
+    ``xt`` is (in, batch), contiguous. Returns ``(vals, cols, deriv)``, each (in, k+1, batch):
+    values, their basis indices (clamped; values out of range are zero) and d/dx (or None).
+    De Boor's triangular scheme runs level by level on contiguous (level, in, batch) slabs;
+    points outside the knot vector get zeros.
+    """
+    if padded is None:
+        padded = padded_knots(grid, k)
+    x = xt
+    in_dim = grid.shape[0]
+    n_basis = grid.shape[1] - k - 1
+    s = torch.searchsorted(grid, xt, right=True)  # t[s-1] <= x < t[s]
+    base = s + (torch.arange(in_dim, device=x.device) * padded.shape[1]).unsqueeze(1)
+    m = torch.arange(2 * k + 2, device=x.device).view(-1, 1, 1)
+    knots = padded.reshape(-1).index_select(0, (base.unsqueeze(0) + m).reshape(-1))
+    knots = knots.view(2 * k + 2, in_dim, xt.shape[1])  # knots[m] = t[s - 1 - k + m]
+    # left[j] = x - t[s-j] stored as lefts[k - j]; right[j] = t[s-1+j] - x as rights[j - 1]
+    lefts = xt - knots[1 : k + 1]
+    rights = knots[k + 1 : 2 * k + 1] - xt
+    vals = torch.ones_like(xt).unsqueeze(0)
+    prev = vals
     for j in range(1, k + 1):
-        prev = values
-        saved = torch.zeros_like(x)
-        nxt = []
-        for r in range(j):
-            temp = prev[r] / (right[r + 1] + left[j - r])
-            nxt.append(saved + right[r + 1] * temp)
-            saved = left[j - r] * temp
-        nxt.append(saved)
-        values = nxt
-    mask = inside.unsqueeze(-1).to(x.dtype)
-    vals = torch.stack(values, dim=-1) * mask
+        prev = vals
+        r_j = rights[:j]
+        l_j = lefts[k - j :]
+        temp = prev / (r_j + l_j)
+        vals = torch.zeros(j + 1, in_dim, xt.shape[1], dtype=x.dtype, device=x.device)
+        vals[:j] = r_j * temp
+        vals[1:] += l_j * temp
+    cols = s.unsqueeze(0) + (torch.arange(k + 1, device=x.device) - 1 - k).view(-1, 1, 1)
+    valid = ((cols >= 0) & (cols < n_basis)).to(x.dtype)
+    vals = vals * valid
     deriv = None
     if with_derivative:
         if k == 0:
             deriv = torch.zeros_like(vals)
         else:
-            # B'_{i,k} = k (B_{i,k-1} / (t_{i+k} - t_i) - B_{i+1,k-1} / (t_{i+k+1} - t_{i+1}))
-            # for i = idx-k+r; prev[s] holds B_{idx-k+1+s, k-1}
-            low = torch.stack(prev, dim=-1)
-            zero = torch.zeros_like(x).unsqueeze(-1)
-            lower = torch.cat([zero, low, zero], dim=-1)  # (batch, in, k+2)
-            span = knots[..., k:] - knots[..., : k + 2]  # t[idx+m] - t[idx-k+m], m = 0..k+1
-            ratio = torch.where(span > 0, lower / span.clamp_min(torch.finfo(span.dtype).tiny), torch.zeros_like(span))
-            deriv = k * (ratio[..., :-1] - ratio[..., 1:]) * mask
-    return vals, idx - k, deriv
+            # B'_{c,k} = k (B_{c,k-1} / (t_{c+k} - t_c) - B_{c+1,k-1} / (t_{c+k+1} - t_{c+1}))
+            lower = torch.nn.functional.pad(prev, (0, 0, 0, 0, 1, 1))
+            span = (knots[k:] - knots[: k + 2]).clamp_min(torch.finfo(x.dtype).tiny)
+            ratio = lower / span
+            deriv = (ratio[:-1] - ratio[1:]) * (valid * k)
+    cols = cols.clamp_(0, n_basis - 1).transpose(0, 1)
+    return vals.transpose(0, 1), cols, (None if deriv is None else deriv.transpose(0, 1))
 
 
 def basis_tables(grid: torch.Tensor, k: int):
-    """Per-interval polynomial tables that make the basis a few gathers and one matmul.
+    """Per-interval polynomial tables for :func:`fast_local_basis`.
 
-    On knot interval q of input i, the k+1 non-zero B-splines are polynomials in
-    u = (x - t_q) / (t_{q+1} - t_q). Row ``s`` of the tables (s = searchsorted(t, x, right))
-    describes interval q = s - 1; rows 0 and n_knots stand for points left of or right of all
-    knots (zero polynomials). Returns ``(table, cols, offsets)``:
-    table (in*(n_knots+1), 2 + (2k+1)(k+1)) = [t_q, 1/h_q, C_0..C_k, D_0..D_{k-1}] where C_p
-    (k+1 values, one per local basis function r) is the coefficient of u^p and D_p = (p+1)
-    C_{p+1} that of the derivative in u; cols (in*(n_knots+1), k+1)
-    the basis index of each local polynomial (clamped; its P row is zero when out of range),
-    offsets (in,) the first row of each input.
+    On knot interval q of input i the k+1 non-zero B-splines are polynomials in
+    u = (x - t_q) / (t_{q+1} - t_q). Row ``i * (n_knots + 1) + s`` describes interval
+    q = s - 1 (s = searchsorted(t, x, right)); rows with s = 0 or s = n_knots (points outside
+    the knots), zero-width intervals and basis indices out of range hold zero polynomials.
+    Returns ``(poly, left, inv_h)``: poly ((k+1)^2 * rows,) ordered [p][r][row], and the
+    interval starts and inverse widths (rows,).
     """
     in_dim, n_knots = grid.shape
     n_basis = n_knots - k - 1
     g = grid.to(torch.float64)
-    n_int = n_knots - 1
     width = g[:, 1:] - g[:, :-1]  # (in, n_int)
+    n_int = n_knots - 1
     nodes = (torch.arange(k + 1, dtype=torch.float64, device=g.device) + 0.5) / (k + 1)
     pts = g[:, :-1].unsqueeze(-1) + width.unsqueeze(-1) * nodes  # (in, n_int, k+1)
-    vals, first, _ = _local_basis(pts.reshape(in_dim, -1).t(), g, k, with_derivative=False)
-    vals = vals.reshape(n_int, k + 1, in_dim, k + 1).permute(2, 0, 3, 1)  # (in, q, r, sample)
-    vander = nodes.unsqueeze(-1) ** torch.arange(k + 1, dtype=torch.float64, device=g.device)
-    # vals[..., r, s] = sum_p P[r, p] * nodes[s]^p  ->  P = vals @ inv(vander)^T
-    poly = vals @ torch.linalg.inv(vander).t()  # (in, q, r, p)
-    q = torch.arange(n_int, device=g.device)
-    basis_idx = q.view(1, -1, 1) - k + torch.arange(k + 1, device=g.device).view(1, 1, -1)
-    valid = (basis_idx >= 0) & (basis_idx < n_basis) & (width > 0).unsqueeze(-1)
-    poly = poly * valid.unsqueeze(-1)
+    vals, _, _ = local_basis(pts.reshape(in_dim, -1).contiguous(), g, k, False)
+    # vals (in, r, n_int * (k+1)) -> (in, n_int, r, sample)
+    vals = vals.reshape(in_dim, k + 1, n_int, k + 1).permute(0, 2, 1, 3)
+    expo = torch.arange(k + 1, dtype=torch.float64, device=g.device)
+    vander = nodes.unsqueeze(-1) ** expo  # (sample, p)
+    poly = vals @ torch.linalg.inv(vander).t()  # (in, n_int, r, p)
+    poly = poly * (width > 0).view(in_dim, n_int, 1, 1)
+    zero = torch.zeros(in_dim, 1, k + 1, k + 1, dtype=torch.float64, device=g.device)
+    poly = torch.cat([zero, poly, zero], dim=1)  # (in, n_knots + 1, r, p)
+    poly = poly.permute(3, 2, 0, 1).reshape(-1)  # [p][r][in][s]
     inv_h = torch.where(width > 0, 1.0 / width.clamp_min(1e-300), torch.zeros_like(width))
-    by_power = poly.transpose(-1, -2)  # (in, q, p, r)
-    ks = torch.arange(1, k + 1, dtype=torch.float64, device=g.device).view(1, 1, -1, 1)
-    deriv = by_power[:, :, 1:] * ks  # (in, q, k, r)
-    body = torch.cat([g[:, :-1].unsqueeze(-1), inv_h.unsqueeze(-1), by_power.flatten(2),
-                      deriv.flatten(2)], dim=-1)
-    edge = torch.zeros(in_dim, 1, body.shape[-1], dtype=torch.float64, device=g.device)
-    table = torch.cat([edge, body, edge], dim=1).reshape(in_dim * (n_knots + 1), -1)
-    cols = basis_idx.clamp(0, n_basis - 1).expand(in_dim, -1, -1)
-    zero_cols = torch.zeros(in_dim, 1, k + 1, dtype=torch.long, device=g.device)
-    cols = torch.cat([zero_cols, cols, zero_cols], dim=1).reshape(in_dim * (n_knots + 1), k + 1)
-    offsets = torch.arange(in_dim, device=g.device) * (n_knots + 1)
-    del first
-    return table.to(grid.dtype), cols.contiguous(), offsets
+    pad = torch.zeros(in_dim, 1, dtype=torch.float64, device=g.device)
+    left = torch.cat([pad, g[:, :-1], pad], dim=1).reshape(-1)
+    inv_h = torch.cat([pad, inv_h, pad], dim=1).reshape(-1)
+    del n_basis
+    return poly.to(grid.dtype), left.to(grid.dtype), inv_h.to(grid.dtype)
 
 
-def local_basis(x: torch.Tensor, grid: torch.Tensor, tables, k: int, with_derivative: bool):
-    """Values (batch, in, k+1), basis columns (batch, in, k+1) and optional d/dx, from tables.
-
-    The k+1 local polynomials are evaluated by Horner's rule on (batch*in, k+1) slabs.
-    """
-    table, cols, offsets = tables
-    s = torch.searchsorted(grid, x.t().contiguous(), right=True)
-    rows = (s + offsets.unsqueeze(1)).t().reshape(-1)
-    sel = table.index_select(0, rows)  # (batch*in, width)
-    col = cols.index_select(0, rows).view(*x.shape, k + 1)
-    inv_h = sel[:, 1:2]
-    u = (x.reshape(-1, 1) - sel[:, 0:1]) * inv_h
+def fast_local_basis(xt: torch.Tensor, grid: torch.Tensor, k: int, with_derivative: bool,
+                     tables):
+    """Same result as :func:`local_basis`, from :func:`basis_tables` (fewer, larger ops)."""
+    poly, left, inv_h = tables
+    in_dim, n_knots = grid.shape
+    n_basis = n_knots - k - 1
+    n_rows = in_dim * (n_knots + 1)
+    s = torch.searchsorted(grid, xt, right=True)
+    rows = (s + (torch.arange(in_dim, device=xt.device) * (n_knots + 1)).unsqueeze(1)).view(-1)
+    ih = inv_h.index_select(0, rows).view_as(xt)
+    u = (xt - left.index_select(0, rows).view_as(xt)) * ih
     w = k + 1
-    vals = sel[:, 2 + k * w : 2 + (k + 1) * w]
+    idx = rows.unsqueeze(0) + (torch.arange(w * w, device=xt.device) * n_rows).unsqueeze(1)
+    c = poly.index_select(0, idx.view(-1)).view(w, w, in_dim, -1)  # [p][r][in][batch]
+    vals = c[k]
     for p in range(k - 1, -1, -1):
-        vals = torch.addcmul(sel[:, 2 + p * w : 2 + (p + 1) * w], vals, u)
+        vals = torch.addcmul(c[p], vals, u)
     deriv = None
     if with_derivative:
         if k == 0:
-            deriv = torch.zeros(*x.shape, w, dtype=x.dtype, device=x.device)
+            deriv = torch.zeros_like(vals).transpose(0, 1)
         else:
-            base = 2 + (k + 1) * w
-            deriv = sel[:, base + (k - 1) * w : base + k * w]
-            for p in range(k - 2, -1, -1):
-                deriv = torch.addcmul(sel[:, base + p * w : base + (p + 1) * w], deriv, u)
-            deriv = (deriv * inv_h).view(*x.shape, w)
-    return vals.view(*x.shape, w), col, deriv
+            deriv = c[k] * k
+            for p in range(k - 1, 0, -1):
+                deriv = torch.addcmul(c[p] * p, deriv, u)
+            deriv = (deriv * ih).transpose(0, 1)
+    cols = (s.unsqueeze(0) + (torch.arange(w, device=xt.device) - 1 - k).view(-1, 1, 1))
+    cols = cols.clamp_(0, n_basis - 1).transpose(0, 1)
+    return vals.transpose(0, 1), cols, deriv
 
 
 def dense_basis(vals: torch.Tensor, cols: torch.Tensor, n_basis: int) -> torch.Tensor:
-    """Scatter local values (batch, in, k+1) into the dense basis (batch, in, n_basis)."""
-    out = vals.new_zeros(*vals.shape[:-1], n_basis)
-    return out.scatter_add_(-1, cols, vals)
+    """Scatter local values (in, k+1, batch) into the dense basis, laid out (in, n_basis, batch)."""
+    out = vals.new_zeros(vals.shape[0], n_basis, vals.shape[2])
+    return out.scatter_add_(1, cols, vals)
 
 
 class _Basis(torch.autograd.Function):
-    """Dense B-spline basis with an analytic derivative in backward."""
+    """Dense B-spline basis (batch, in, n_basis) with an analytic derivative in backward."""
 
     @staticmethod
-    def forward(ctx, x, grid, tables, k):
-        vals, cols, deriv = local_basis(x, grid, tables, k, with_derivative=x.requires_grad)
+    def forward(ctx, x, grid, k):
+        vals, cols, deriv = local_basis(x.t().contiguous(), grid, k, x.requires_grad)
         if x.requires_grad:
             ctx.save_for_backward(cols, deriv)
-        return dense_basis(vals, cols, grid.shape[1] - k - 1)
+        return dense_basis(vals, cols, grid.shape[1] - k - 1).permute(2, 0, 1)
 
     @staticmethod
     def backward(ctx, grad_basis):
         cols, deriv = ctx.saved_tensors
-        return (torch.gather(grad_basis, -1, cols) * deriv).sum(-1), None, None, None
+        g = torch.gather(grad_basis.permute(1, 2, 0), 1, cols)
+        return (g * deriv).sum(1).t(), None, None
 
 
-def bspline_basis(x: torch.Tensor, grid: torch.Tensor, k: int, tables=None) -> torch.Tensor:
+def bspline_basis(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
     """B-spline basis of order ``k`` on per-input knot vectors: (batch, in) -> (batch, in, G+k).
 
-    Differentiable in ``x`` (the knots are constants). ``tables`` from :func:`basis_tables`
-    may be passed to skip rebuilding them.
+    Differentiable in ``x`` (the knots are constants). The result is a permuted view.
     """
-    if tables is None:
-        tables = basis_tables(grid, k)
-    return _Basis.apply(x, grid, tables, k)
+    return _Basis.apply(x, grid, k)
 
 
 def basis_with_derivative(x: torch.Tensor, grid: torch.Tensor, k: int):
     """The dense basis and its derivative in x, both (batch, in, G+k); not differentiable."""
     with torch.no_grad():
-        vals, cols, deriv = local_basis(x, grid, basis_tables(grid, k), k, with_derivative=True)
+        vals, cols, deriv = local_basis(x.t().contiguous(), grid, k, True)
         n_basis = grid.shape[1] - k - 1
-        return dense_basis(vals, cols, n_basis), dense_basis(deriv, cols, n_basis)
+        return (dense_basis(vals, cols, n_basis).permute(2, 0, 1),
+                dense_basis(deriv, cols, n_basis).permute(2, 0, 1))
 
 
 def solve_least_squares(gram: torch.Tensor, rhs: torch.Tensor, ridge: float) -> torch.Tensor:
