@@ -140,8 +140,12 @@ class KANLayer(nn.Module):
             return torch.rand(*shape, generator=generator, dtype=torch.float64).to(device)
 
         # small random curves: noise at the grid points, fitted by least squares
-        noise = (rand(self.num + 1, in_dim, out_dim) - 0.5) * noise_scale / self.num
-        coef = spline.curve_to_coef(knots.t(), noise, grid_t, self.k, ridge=1e-8)
+        if noise_scale:
+            noise = (rand(self.num + 1, in_dim, out_dim) - 0.5) * noise_scale / self.num
+            coef = spline.curve_to_coef(knots.t(), noise, grid_t, self.k, ridge=1e-8)
+        else:
+            coef = torch.zeros(in_dim, out_dim, self.num + self.k, dtype=torch.float64,
+                               device=device)
         self.coef = nn.Parameter(coef.to(dtype))
         root = 1.0 / math.sqrt(in_dim)
         sb = scale_base_mu * root + scale_base_sigma * (rand(in_dim, out_dim) * 2 - 1) * root
@@ -175,20 +179,22 @@ class KANLayer(nn.Module):
         self._cache_on = bool(enabled)
         self._cache = {}
 
-    def _cached_basis(self, xt: torch.Tensor):
+    def _cached_inputs(self, xt: torch.Tensor):
+        """(basis, base) of a constant input seen before, or (None, None)."""
         if not getattr(self, "_cache_on", False) or xt.requires_grad:
-            return None
+            return None, None
         version = (xt._version, self.grid._version, self.grid.data_ptr())
         hit = self._cache.get(id(xt))
         if hit is not None and hit[0] is xt and hit[1] == version:
-            return hit[2]
+            return hit[2], hit[3]
         with torch.no_grad():
             vals, cols, _ = spline.fast_local_basis(xt, self.grid, self.k, False, self.tables())
             basis = spline.dense_basis(vals, cols, self.n_basis).view(-1, xt.shape[1])
+            base = self.base(xt)
         if len(self._cache) >= 2:
             self._cache.pop(next(iter(self._cache)))
-        self._cache[id(xt)] = (xt, version, basis)  # holding xt keeps its id from being reused
-        return basis
+        self._cache[id(xt)] = (xt, version, basis, base)  # holding xt keeps its id unique
+        return basis, base
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, in) -> (batch, out)."""
@@ -196,10 +202,12 @@ class KANLayer(nn.Module):
 
     def forward_t(self, xt: torch.Tensor) -> torch.Tensor:
         """Feature-major forward: (in, batch) contiguous -> (out, batch)."""
-        base_t = None if self.base_fun_name == "silu" else self.base(xt)
+        basis_t, base_t = self._cached_inputs(xt)
+        if base_t is None and self.base_fun_name != "silu":
+            base_t = self.base(xt)
         y_t = _SplineLayer.apply(
             xt, base_t, self.coef, self.scale_base, self.scale_sp, self.mask,
-            self.grid, self.tables(), self.k, self._cached_basis(xt),
+            self.grid, self.tables(), self.k, basis_t,
         )
         if self.symbolic.active:
             y_t = y_t + self.symbolic(xt.t()).t()

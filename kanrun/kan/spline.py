@@ -117,66 +117,65 @@ def basis_tables(grid: torch.Tensor, k: int):
     """Per-interval polynomial tables for :func:`fast_local_basis`.
 
     On knot interval q of input i the k+1 non-zero B-splines are polynomials in
-    u = (x - t_q) / (t_{q+1} - t_q). Row ``i * (n_knots + 1) + s`` describes interval
-    q = s - 1 (s = searchsorted(t, x, right)); rows with s = 0 or s = n_knots (points outside
-    the knots), zero-width intervals and basis indices out of range hold zero polynomials.
-    Returns ``(poly, left, inv_h)``: poly ((k+1)^2 * rows,) ordered [p][r][row], and the
-    interval starts and inverse widths (rows,).
+    u = (x - t_q) / (t_{q+1} - t_q). Column ``i * (n_knots + 1) + s`` of the table describes
+    interval q = s - 1 (s = searchsorted(t, x, right)); columns with s = 0 or s = n_knots
+    (points outside the knots), zero-width intervals and basis indices out of range hold zero
+    polynomials. The table's rows are [t_q, 1/h_q, C_0[r].., C_k[r].., D_0[r].., D_{k-1}[r]..]
+    with C_p the coefficients of u^p and D_p = (p+1) C_{p+1} those of the derivative in u.
+    Returns ``(table_flat, n_cols, row_offsets, slab_offsets, col_offsets)``.
     """
     in_dim, n_knots = grid.shape
-    n_basis = n_knots - k - 1
     g = grid.to(torch.float64)
+    dev = g.device
     width = g[:, 1:] - g[:, :-1]  # (in, n_int)
     n_int = n_knots - 1
-    nodes = (torch.arange(k + 1, dtype=torch.float64, device=g.device) + 0.5) / (k + 1)
+    w = k + 1
+    nodes = (torch.arange(w, dtype=torch.float64, device=dev) + 0.5) / w
     pts = g[:, :-1].unsqueeze(-1) + width.unsqueeze(-1) * nodes  # (in, n_int, k+1)
     vals, _, _ = local_basis(pts.reshape(in_dim, -1).contiguous(), g, k, False)
-    # vals (in, r, n_int * (k+1)) -> (in, n_int, r, sample)
-    vals = vals.reshape(in_dim, k + 1, n_int, k + 1).permute(0, 2, 1, 3)
-    expo = torch.arange(k + 1, dtype=torch.float64, device=g.device)
-    vander = nodes.unsqueeze(-1) ** expo  # (sample, p)
-    poly = vals @ torch.linalg.inv(vander).t()  # (in, n_int, r, p)
-    poly = poly * (width > 0).view(in_dim, n_int, 1, 1)
-    zero = torch.zeros(in_dim, 1, k + 1, k + 1, dtype=torch.float64, device=g.device)
-    poly = torch.cat([zero, poly, zero], dim=1)  # (in, n_knots + 1, r, p)
-    poly = poly.permute(3, 2, 0, 1).reshape(-1)  # [p][r][in][s]
+    vals = vals.reshape(in_dim, w, n_int, w).permute(0, 2, 1, 3)  # (in, q, r, sample)
+    vander = nodes.unsqueeze(-1) ** torch.arange(w, dtype=torch.float64, device=dev)
+    poly = vals @ torch.linalg.inv(vander).t()  # (in, q, r, p)
+    poly = (poly * (width > 0).view(in_dim, n_int, 1, 1)).permute(3, 2, 0, 1)  # (p, r, in, q)
+    deriv = poly[1:] * torch.arange(1, w, dtype=torch.float64, device=dev).view(-1, 1, 1, 1)
     inv_h = torch.where(width > 0, 1.0 / width.clamp_min(1e-300), torch.zeros_like(width))
-    pad = torch.zeros(in_dim, 1, dtype=torch.float64, device=g.device)
-    left = torch.cat([pad, g[:, :-1], pad], dim=1).reshape(-1)
-    inv_h = torch.cat([pad, inv_h, pad], dim=1).reshape(-1)
-    del n_basis
-    return poly.to(grid.dtype), left.to(grid.dtype), inv_h.to(grid.dtype)
+    body = torch.cat([g[:, :-1].unsqueeze(0), inv_h.unsqueeze(0),
+                      poly.reshape(-1, in_dim, n_int), deriv.reshape(-1, in_dim, n_int)])
+    body = torch.nn.functional.pad(body, (1, 1))  # s = 0 and s = n_knots: zero columns
+    n_cols = in_dim * (n_knots + 1)
+    table = body.reshape(body.shape[0], n_cols)
+    row_offsets = (torch.arange(in_dim, device=dev) * (n_knots + 1)).unsqueeze(1)
+    slab_offsets = (torch.arange(body.shape[0], device=dev) * n_cols).unsqueeze(1)
+    col_offsets = (torch.arange(w, device=dev) - 1 - k).view(-1, 1, 1)
+    return table.reshape(-1).to(grid.dtype), n_cols, row_offsets, slab_offsets, col_offsets
 
 
 def fast_local_basis(xt: torch.Tensor, grid: torch.Tensor, k: int, with_derivative: bool,
                      tables):
-    """Same result as :func:`local_basis`, from :func:`basis_tables` (fewer, larger ops)."""
-    poly, left, inv_h = tables
+    """Same result as :func:`local_basis`, from :func:`basis_tables`: one gather, Horner."""
+    table, _, row_offsets, slab_offsets, col_offsets = tables
     in_dim, n_knots = grid.shape
-    n_basis = n_knots - k - 1
-    n_rows = in_dim * (n_knots + 1)
-    s = torch.searchsorted(grid, xt, right=True)
-    rows = (s + (torch.arange(in_dim, device=xt.device) * (n_knots + 1)).unsqueeze(1)).view(-1)
-    ih = inv_h.index_select(0, rows).view_as(xt)
-    u = (xt - left.index_select(0, rows).view_as(xt)) * ih
     w = k + 1
-    idx = rows.unsqueeze(0) + (torch.arange(w * w, device=xt.device) * n_rows).unsqueeze(1)
-    c = poly.index_select(0, idx.view(-1)).view(w, w, in_dim, -1)  # [p][r][in][batch]
-    vals = c[k]
+    n_slabs = 2 + w * w + (k * w if with_derivative else 0)
+    s = torch.searchsorted(grid, xt, right=True)
+    cols = (s + row_offsets).view(1, -1) + slab_offsets[:n_slabs]
+    c = table.index_select(0, cols.view(-1)).view(n_slabs, in_dim, -1)
+    u = (xt - c[0]) * c[1]
+    vals = c[2 + k * w : 2 + w * w].view(w, in_dim, -1)
     for p in range(k - 1, -1, -1):
-        vals = torch.addcmul(c[p], vals, u)
+        vals = torch.addcmul(c[2 + p * w : 2 + (p + 1) * w], vals, u)
     deriv = None
     if with_derivative:
         if k == 0:
             deriv = torch.zeros_like(vals).transpose(0, 1)
         else:
-            deriv = c[k] * k
-            for p in range(k - 1, 0, -1):
-                deriv = torch.addcmul(c[p] * p, deriv, u)
-            deriv = (deriv * ih).transpose(0, 1)
-    cols = (s.unsqueeze(0) + (torch.arange(w, device=xt.device) - 1 - k).view(-1, 1, 1))
-    cols = cols.clamp_(0, n_basis - 1).transpose(0, 1)
-    return vals.transpose(0, 1), cols, deriv
+            base = 2 + w * w
+            deriv = c[base + (k - 1) * w : base + k * w]
+            for p in range(k - 2, -1, -1):
+                deriv = torch.addcmul(c[base + p * w : base + (p + 1) * w], deriv, u)
+            deriv = (deriv * c[1]).transpose(0, 1)
+    basis_cols = (s.unsqueeze(0) + col_offsets).clamp_(0, n_knots - k - 2).transpose(0, 1)
+    return vals.transpose(0, 1), basis_cols, deriv
 
 
 def dense_basis(vals: torch.Tensor, cols: torch.Tensor, n_basis: int) -> torch.Tensor:
