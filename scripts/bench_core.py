@@ -66,8 +66,8 @@ def bench_paper(reps: int = 3) -> None:
     ours(100)  # warm-up (imports, first calls)
     rows = []
     for rep in range(reps):
-        t_p, r_p = _timed(lambda: theirs(rep))
-        t_o, r_o = _timed(lambda: ours(rep))
+        t_p, r_p = _timed(lambda rep=rep: theirs(rep))
+        t_o, r_o = _timed(lambda rep=rep: ours(rep))
         rows.append((t_p, t_o, r_p, r_o))
         print(f"  rep {rep}: pykan {t_p:6.2f} s (test rmse {r_p:.2e}) | "
               f"kanrun {t_o:6.2f} s (test rmse {r_o:.2e})", flush=True)
