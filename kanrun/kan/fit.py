@@ -198,12 +198,7 @@ def _train(model, data, cfg: _Settings, optimizer, params) -> dict:
         if cfg.grid_update_due(step):
             model.update_grid(xb)
         if isinstance(optimizer, LBFGS):
-            def closure(xb=xb, yb=yb):
-                total = objective(xb, yb)
-                total.backward()
-                return total
-
-            optimizer.step(closure)
+            optimizer.step(lambda xb=xb, yb=yb: objective(xb, yb))
         else:
             optimizer.zero_grad(set_to_none=True)
             objective(xb, yb).backward()

@@ -1,14 +1,14 @@
 """B-spline maths as pure functions: knot vectors, the basis, and least-squares fits.
 
-Shapes: ``x`` is (batch, in); a knot vector ``grid`` is (in, G + 2k + 1) (G intervals inside
-the grid range plus k extension knots on each side); a basis is (batch, in, G + k); spline
-coefficients are (in, out, G + k).
+Shapes: a knot vector ``grid`` is (in, G + 2k + 1) (G intervals inside the grid range plus k
+extension knots on each side); a dense basis is (batch, in, G + k) for batch-major callers and
+(in, G + k, batch) inside layers; spline coefficients are (in, out, G + k).
 
-The basis is computed locally: for each input only the k + 1 B-splines that are non-zero at
-that point are evaluated (de Boor's triangular scheme on (batch, in) tensors), then scattered
-into the dense basis. Nothing is recursed over (in, out) pairs and no tensor wider than the
-basis is formed. The derivative with respect to ``x`` is computed in the same pass and used by
-a custom autograd function, so backward never replays the recursion.
+Only the k + 1 B-splines that are non-zero at a point are evaluated, then scattered into the
+dense basis; nothing is recursed over (in, out) pairs. Two evaluators give the same numbers:
+:func:`local_basis` (de Boor's triangular scheme; the reference, and what builds the tables)
+and :func:`fast_local_basis` (one gather of per-interval polynomial coefficients, then
+Horner's rule), which layers use. Both return the derivative in x for analytic backward passes.
 """
 
 from __future__ import annotations
@@ -120,8 +120,8 @@ def basis_tables(grid: torch.Tensor, k: int):
     u = (x - t_q) / (t_{q+1} - t_q). Column ``i * (n_knots + 1) + s`` of the table describes
     interval q = s - 1 (s = searchsorted(t, x, right)); columns with s = 0 or s = n_knots
     (points outside the knots), zero-width intervals and basis indices out of range hold zero
-    polynomials. The table's rows are [t_q, 1/h_q, C_0[r].., C_k[r].., D_0[r].., D_{k-1}[r]..]
-    with C_p the coefficients of u^p and D_p = (p+1) C_{p+1} those of the derivative in u.
+    polynomials. The table's rows are [t_q, 1/h_q, C_0[r].., C_k[r]..] with C_p the
+    coefficients of u^p for the k+1 local B-splines r.
     Returns ``(table_flat, n_cols, row_offsets, slab_offsets, col_offsets)``.
     """
     in_dim, n_knots = grid.shape
@@ -137,10 +137,9 @@ def basis_tables(grid: torch.Tensor, k: int):
     vander = nodes.unsqueeze(-1) ** torch.arange(w, dtype=torch.float64, device=dev)
     poly = vals @ torch.linalg.inv(vander).t()  # (in, q, r, p)
     poly = (poly * (width > 0).view(in_dim, n_int, 1, 1)).permute(3, 2, 0, 1)  # (p, r, in, q)
-    deriv = poly[1:] * torch.arange(1, w, dtype=torch.float64, device=dev).view(-1, 1, 1, 1)
     inv_h = torch.where(width > 0, 1.0 / width.clamp_min(1e-300), torch.zeros_like(width))
     body = torch.cat([g[:, :-1].unsqueeze(0), inv_h.unsqueeze(0),
-                      poly.reshape(-1, in_dim, n_int), deriv.reshape(-1, in_dim, n_int)])
+                      poly.reshape(-1, in_dim, n_int)])
     body = torch.nn.functional.pad(body, (1, 1))  # s = 0 and s = n_knots: zero columns
     n_cols = in_dim * (n_knots + 1)
     table = body.reshape(body.shape[0], n_cols)
@@ -156,24 +155,19 @@ def fast_local_basis(xt: torch.Tensor, grid: torch.Tensor, k: int, with_derivati
     table, _, row_offsets, slab_offsets, col_offsets = tables
     in_dim, n_knots = grid.shape
     w = k + 1
-    n_slabs = 2 + w * w + (k * w if with_derivative else 0)
     s = torch.searchsorted(grid, xt, right=True)
-    cols = (s + row_offsets).view(1, -1) + slab_offsets[:n_slabs]
-    c = table.index_select(0, cols.view(-1)).view(n_slabs, in_dim, -1)
+    cols = (s + row_offsets).view(1, -1) + slab_offsets
+    c = table.index_select(0, cols.view(-1)).view(-1, in_dim, xt.shape[1])
     u = (xt - c[0]) * c[1]
-    vals = c[2 + k * w : 2 + w * w].view(w, in_dim, -1)
-    for p in range(k - 1, -1, -1):
-        vals = torch.addcmul(c[2 + p * w : 2 + (p + 1) * w], vals, u)
-    deriv = None
+    coef = c[2:].view(w, w, in_dim, -1)  # [p][r]
+    vals = coef[k]
+    deriv = torch.zeros_like(vals) if with_derivative else None
+    for p in range(k - 1, -1, -1):  # Horner for the value and, alongside, the derivative
+        if with_derivative:
+            deriv = torch.addcmul(vals, deriv, u)
+        vals = torch.addcmul(coef[p], vals, u)
     if with_derivative:
-        if k == 0:
-            deriv = torch.zeros_like(vals).transpose(0, 1)
-        else:
-            base = 2 + w * w
-            deriv = c[base + (k - 1) * w : base + k * w]
-            for p in range(k - 2, -1, -1):
-                deriv = torch.addcmul(c[base + p * w : base + (p + 1) * w], deriv, u)
-            deriv = (deriv * c[1]).transpose(0, 1)
+        deriv = (deriv * c[1]).transpose(0, 1)
     basis_cols = (s.unsqueeze(0) + col_offsets).clamp_(0, n_knots - k - 2).transpose(0, 1)
     return vals.transpose(0, 1), basis_cols, deriv
 
