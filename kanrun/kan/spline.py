@@ -122,7 +122,8 @@ def basis_tables(grid: torch.Tensor, k: int):
     (points outside the knots), zero-width intervals and basis indices out of range hold zero
     polynomials. The table's rows are [t_q, 1/h_q, C_0[r].., C_k[r]..] with C_p the
     coefficients of u^p for the k+1 local B-splines r.
-    Returns ``(table_flat, n_cols, row_offsets, slab_offsets, col_offsets)``.
+    Returns ``(table, row_offsets, col_offsets)``: the table (2 + (k+1)^2, columns), the first
+    column of each input, and the offsets from s to the local basis indices.
     """
     in_dim, n_knots = grid.shape
     g = grid.to(torch.float64)
@@ -141,23 +142,20 @@ def basis_tables(grid: torch.Tensor, k: int):
     body = torch.cat([g[:, :-1].unsqueeze(0), inv_h.unsqueeze(0),
                       poly.reshape(-1, in_dim, n_int)])
     body = torch.nn.functional.pad(body, (1, 1))  # s = 0 and s = n_knots: zero columns
-    n_cols = in_dim * (n_knots + 1)
-    table = body.reshape(body.shape[0], n_cols)
-    row_offsets = (torch.arange(in_dim, device=dev) * (n_knots + 1)).unsqueeze(1)
-    slab_offsets = (torch.arange(body.shape[0], device=dev) * n_cols).unsqueeze(1)
+    table = body.reshape(body.shape[0], in_dim * (n_knots + 1))
+    row_offsets = (torch.arange(in_dim, device=dev, dtype=torch.int32) * (n_knots + 1))
     col_offsets = (torch.arange(w, device=dev) - 1 - k).view(-1, 1, 1)
-    return table.reshape(-1).to(grid.dtype), n_cols, row_offsets, slab_offsets, col_offsets
+    return table.to(grid.dtype).contiguous(), row_offsets.unsqueeze(1), col_offsets
 
 
 def fast_local_basis(xt: torch.Tensor, grid: torch.Tensor, k: int, with_derivative: bool,
                      tables):
     """Same result as :func:`local_basis`, from :func:`basis_tables`: one gather, Horner."""
-    table, _, row_offsets, slab_offsets, col_offsets = tables
+    table, row_offsets, col_offsets = tables
     in_dim, n_knots = grid.shape
     w = k + 1
-    s = torch.searchsorted(grid, xt, right=True)
-    cols = (s + row_offsets).view(1, -1) + slab_offsets
-    c = table.index_select(0, cols.view(-1)).view(-1, in_dim, xt.shape[1])
+    s = torch.searchsorted(grid, xt, right=True, out_int32=True)
+    c = table.index_select(1, (s + row_offsets).view(-1)).view(-1, in_dim, xt.shape[1])
     u = (xt - c[0]) * c[1]
     coef = c[2:].view(w, w, in_dim, -1)  # [p][r]
     vals = coef[k]
