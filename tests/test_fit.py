@@ -143,3 +143,20 @@ def test_bad_fit_arguments(data32):
         model.fit({"train_input": data32["train_input"]})
     with pytest.raises(FitError, match=r"\(n, 3\)"):
         KAN(width=[3, 1], grid=3).fit(data32, steps=1)
+
+
+def test_autograd_free_objective_matches_autograd(data64):
+    from kanrun.kan.fastpath import PlainObjective
+
+    model = KAN(width=[2, 5, 3, 1], grid=5, k=3, seed=0, dtype=torch.float64)
+    model.fit(data64, steps=2)
+    params = [p for n, p in model.named_parameters() if p.requires_grad and "symbolic" not in n]
+    assert PlainObjective.supports(model, params, loss_is_mse=True, penalty=False)
+    assert not PlainObjective.supports(model, params, loss_is_mse=True, penalty=True)
+    assert not PlainObjective.supports(KAN(width=[2, [1, 1], 1]), [], True, False)
+    x, y = data64["train_input"][:300], data64["train_label"][:300]
+    loss, grad = PlainObjective(model, params)(x, y)
+    reference = torch.nn.functional.mse_loss(model(x), y)
+    expected = torch.cat([g.reshape(-1) for g in torch.autograd.grad(reference, params)])
+    assert abs(float(loss) - float(reference)) < 1e-15
+    assert (grad - expected).abs().max() <= 1e-12 * expected.abs().max()

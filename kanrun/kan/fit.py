@@ -14,6 +14,7 @@ from typing import Callable
 
 import torch
 
+from .fastpath import PlainObjective
 from .lbfgs import LBFGS
 from .regularize import regularization
 
@@ -135,7 +136,10 @@ def fit(
                     int(stop_grid_update_step), loss_fn or mse, callback, int(seed),
                     int(max_iter), int(history_size))
     data = _prepare(model, data)
-    params = [p for p in model.parameters() if p.requires_grad]
+    # the affine parameters of layers without symbolic edges get no gradient: leave them out
+    idle = {id(p) for layer in model.layers if not layer.symbolic.active
+            for p in layer.symbolic.parameters()}
+    params = [p for p in model.parameters() if p.requires_grad and id(p) not in idle]
     if not params:
         raise FitError("the model has no trainable parameters")
     model.cache_inputs(True)
@@ -177,7 +181,16 @@ def _train(model, data, cfg: _Settings, optimizer, params) -> dict:
     history = {"train_loss": [], "test_loss": [], "reg": []}
     last = {}
 
+    fast = None
+    if isinstance(optimizer, LBFGS) and PlainObjective.supports(
+            model, params, cfg.loss_fn is mse, cfg.uses_penalty):
+        fast = PlainObjective(model, params)
+
     def objective(xb, yb):
+        if fast is not None and yb.dim() == 2:
+            loss, grad = fast(xb, yb)
+            last["loss"], last["reg"] = loss, None
+            return loss, grad
         if cfg.uses_penalty:
             pred, records = model.forward_edges(xb, numeric_only=True)
             reg = regularization(model, records, cfg.lamb_l1, cfg.lamb_entropy, cfg.lamb_coef,

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from . import spline
+from .kernels import SplineLayerFunction
 from .symbolic.edges import SymbolicEdges
 
 BASE_FUNCTIONS = {
@@ -28,62 +29,6 @@ BASE_FUNCTIONS = {
     "gelu": torch.nn.functional.gelu,
     "softplus": torch.nn.functional.softplus,
 }
-
-
-class _SplineLayer(torch.autograd.Function):
-    """Feature-major layer: y_t = W_base^T b(x_t) + W_sp^T basis(x_t), all (features, batch).
-
-    One autograd node per layer. Activations are laid out (features, batch) so that every
-    product is a GEMM with a wide output (much faster than tall-skinny ones on CPUs). The
-    basis derivative is saved from forward in its local (in, k+1, batch) form.
-    """
-
-    @staticmethod
-    def forward(ctx, xt, base_t, coef, scale_base, scale_sp, mask, grid, tables, k,
-                basis_t=None):
-        """``base_t`` is b(x_t), or None for silu computed (and differentiated) here."""
-        need_dx = ctx.needs_input_grad[0]
-        sig = None
-        if base_t is None:
-            sig = torch.sigmoid(xt)
-            base_t = xt * sig
-        in_dim, out_dim, n_basis = coef.shape
-        cols = deriv = None
-        if basis_t is None or need_dx:
-            vals, cols, deriv = spline.fast_local_basis(xt, grid, k, need_dx, tables)
-            basis_t = spline.dense_basis(vals, cols, n_basis).view(in_dim * n_basis, -1)
-        sp_mask = scale_sp * mask
-        w_sp = (coef * sp_mask.unsqueeze(-1)).transpose(1, 2).reshape(in_dim * n_basis, out_dim)
-        w_base = scale_base * mask
-        y_t = torch.addmm(w_base.t() @ base_t, w_sp.t(), basis_t)
-        ctx.save_for_backward(basis_t, base_t, coef, sp_mask, w_base, w_sp, mask, cols, deriv,
-                              xt if sig is not None and need_dx else None, sig)
-        return y_t
-
-    @staticmethod
-    def backward(ctx, gy):
-        basis_t, base_t, coef, sp_mask, w_base, w_sp, mask, cols, deriv, xt, sig = (
-            ctx.saved_tensors)
-        in_dim, out_dim, n_basis = coef.shape
-        need = ctx.needs_input_grad
-        g_x = g_base = g_coef = g_sb = g_sp = None
-        if need[2] or need[4]:
-            g_wsp = (gy @ basis_t.t()).view(out_dim, in_dim, n_basis).transpose(0, 1)
-            if need[2]:
-                g_coef = g_wsp * sp_mask.unsqueeze(-1)
-            if need[4]:
-                g_sp = (g_wsp * coef).sum(-1) * mask
-        if need[3]:
-            g_sb = (gy @ base_t.t()).t() * mask
-        if need[1] or (need[0] and sig is not None):
-            g_base = w_base @ gy
-        if need[0]:
-            g_basis = (w_sp @ gy).view(in_dim, n_basis, -1)
-            g_x = (torch.gather(g_basis, 1, cols) * deriv).sum(1)
-            if sig is not None:  # d silu / dx = sig * (1 + x * (1 - sig))
-                g_x = g_x + g_base * (sig * (1 + xt * (1 - sig)))
-                g_base = None
-        return g_x, g_base, g_coef, g_sb, g_sp, None, None, None, None, None
 
 
 class KANLayerError(ValueError):
@@ -205,7 +150,7 @@ class KANLayer(nn.Module):
         basis_t, base_t = self._cached_inputs(xt)
         if base_t is None and self.base_fun_name != "silu":
             base_t = self.base(xt)
-        y_t = _SplineLayer.apply(
+        y_t = SplineLayerFunction.apply(
             xt, base_t, self.coef, self.scale_base, self.scale_sp, self.mask,
             self.grid, self.tables(), self.k, basis_t,
         )

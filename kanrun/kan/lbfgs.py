@@ -67,7 +67,8 @@ def _cubic_min(x1, f1, g1, x2, f2, g2, lo, hi):
 class LBFGS:
     """L-BFGS over ``params`` (tensors with ``requires_grad``); call :meth:`step`.
 
-    The closure returns the loss (with its graph); it must not call ``backward`` itself.
+    The closure returns the loss (with its graph; it must not call ``backward`` itself), or
+    a pair ``(loss, flat_gradient)`` already computed in the order of ``params``.
     """
 
     def __init__(self, params, lr=1.0, max_iter=20, max_eval=None, tolerance_grad=1e-7,
@@ -90,10 +91,14 @@ class LBFGS:
     def _evaluate(self, closure):
         params = self.flat.params
         with torch.enable_grad():
-            loss = closure()
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
-        flat = torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
-                          for g, p in zip(grads, params)])
+            out = closure()
+            if isinstance(out, tuple):  # (loss, flat gradient) computed by the closure
+                loss, flat = out
+            else:
+                grads = torch.autograd.grad(out, params, allow_unused=True)
+                loss = out
+                flat = torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
+                                  for g, p in zip(grads, params)])
         return float(loss.detach()), flat.detach().cpu().numpy().astype(np.float64)
 
     def _direction(self, g):

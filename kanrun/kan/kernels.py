@@ -1,0 +1,77 @@
+"""The layer's forward and backward as plain functions, and the autograd node built on them.
+
+Feature-major layout: y_t = W_base^T b(x_t) + W_sp^T basis(x_t), all (features, batch), so
+that every product is a GEMM with a wide output (much faster than tall-skinny ones on CPUs).
+The basis derivative is kept from forward in its local (in, k+1, batch) form. The same two
+functions serve autograd (:class:`SplineLayerFunction`) and the autograd-free objective of
+:mod:`kanrun.kan.fastpath`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import spline
+
+
+def layer_forward(xt, base_t, coef, scale_base, scale_sp, mask, grid, tables, k, basis_t,
+                  need_dx: bool):
+    """Returns ``(y_t, saved)``. ``base_t`` None means silu, computed (and later
+    differentiated) here; ``basis_t`` (in * n_basis, batch) may be a cached basis."""
+    sig = None
+    if base_t is None:
+        sig = torch.sigmoid(xt)
+        base_t = xt * sig
+    in_dim, out_dim, n_basis = coef.shape
+    cols = deriv = None
+    if basis_t is None or need_dx:
+        vals, cols, deriv = spline.fast_local_basis(xt, grid, k, need_dx, tables)
+        basis_t = spline.dense_basis(vals, cols, n_basis).view(in_dim * n_basis, -1)
+    sp_mask = scale_sp * mask
+    w_sp = (coef * sp_mask.unsqueeze(-1)).transpose(1, 2).reshape(in_dim * n_basis, out_dim)
+    w_base = scale_base * mask
+    y_t = torch.addmm(w_base.t() @ base_t, w_sp.t(), basis_t)
+    saved = (basis_t, base_t, coef, sp_mask, w_base, w_sp, mask, cols, deriv,
+             xt if sig is not None and need_dx else None, sig)
+    return y_t, saved
+
+
+def layer_backward(saved, gy, need):
+    """Gradients ``(x, base, coef, scale_base, scale_sp)`` for the flags in ``need``."""
+    basis_t, base_t, coef, sp_mask, w_base, w_sp, mask, cols, deriv, xt, sig = saved
+    in_dim, out_dim, n_basis = coef.shape
+    g_x = g_base = g_coef = g_sb = g_sp = None
+    if need[2] or need[4]:
+        g_wsp = (gy @ basis_t.t()).view(out_dim, in_dim, n_basis).transpose(0, 1)
+        if need[2]:
+            g_coef = g_wsp * sp_mask.unsqueeze(-1)
+        if need[4]:
+            g_sp = (g_wsp * coef).sum(-1) * mask
+    if need[3]:
+        g_sb = (gy @ base_t.t()).t() * mask
+    if need[1] or (need[0] and sig is not None):
+        g_base = w_base @ gy
+    if need[0]:
+        g_basis = (w_sp @ gy).view(in_dim, n_basis, -1)
+        g_x = (torch.gather(g_basis, 1, cols) * deriv).sum(1)
+        if sig is not None:  # d silu / dx = sig * (1 + x * (1 - sig))
+            g_x = g_x + g_base * (sig * (1 + xt * (1 - sig)))
+            g_base = None
+    return g_x, g_base, g_coef, g_sb, g_sp
+
+
+class SplineLayerFunction(torch.autograd.Function):
+    """One autograd node per layer (see :func:`layer_forward`)."""
+
+    @staticmethod
+    def forward(ctx, xt, base_t, coef, scale_base, scale_sp, mask, grid, tables, k,
+                basis_t=None):
+        y_t, saved = layer_forward(xt, base_t, coef, scale_base, scale_sp, mask, grid, tables,
+                                   k, basis_t, ctx.needs_input_grad[0])
+        ctx.save_for_backward(*saved)
+        return y_t
+
+    @staticmethod
+    def backward(ctx, gy):
+        grads = layer_backward(ctx.saved_tensors, gy, ctx.needs_input_grad)
+        return (*grads, None, None, None, None, None)
