@@ -73,9 +73,16 @@ def recovered(
         # q*(4*pi*a - b)/(4*pi) vs q*a - 0.0796*q*b) otherwise round to different values.
         pairs.append((sympy.expand(truth_expr), sympy.expand(formula_expr)))
     rounded = [(round_constants(t, decimals), round_constants(f, decimals)) for t, f in pairs]
-    if any(_symbolically_matches(t, f) for t, f in rounded):
+    # The numeric test decides whenever it can (it is fast and bounded); sympy's
+    # canonicalizations, which can take minutes on some expressions, only settle the cases
+    # it cannot evaluate.
+    verdicts = [_numerically_constant(t, f, ranges, n_points, tolerance, seed)
+                for t, f in rounded]
+    if any(v is True for v in verdicts):
         return True
-    return any(_numerically_constant(t, f, ranges, n_points, tolerance, seed) for t, f in rounded)
+    if all(v is False for v in verdicts):
+        return False
+    return any(_symbolically_matches(t, f) for t, f in rounded)
 
 
 def _symbolically_matches(truth: sympy.Expr, formula: sympy.Expr) -> bool:
@@ -174,7 +181,9 @@ def _numerically_constant(
     n_points: int,
     tolerance: float,
     seed: int,
-) -> bool:
+) -> bool | None:
+    """True/False when the difference or the ratio is (not) constant on random points;
+    None when too few points can be evaluated to tell."""
     names = sorted({s.name for s in truth.free_symbols | formula.free_symbols})
     box = [ranges.get(name, DEFAULT_RANGE) for name in names]
     x = uniform(n_points, box, generator(seed, 0))
@@ -182,13 +191,13 @@ def _numerically_constant(
         t = torch_function(truth, names)(x)
         f = torch_function(formula, names)(x)
     except DatasetError as error:
-        message = f"recovered(): cannot evaluate numerically ({error}); returning False"
+        message = f"recovered(): cannot evaluate numerically ({error})"
         warnings.warn(message, stacklevel=2)
-        return False
+        return None
     finite = torch.isfinite(t) & torch.isfinite(f)
     enough = max(10, n_points // 4)
     if int(finite.sum()) < enough:
-        return False
+        return None
     t, f = t[finite], f[finite]
     scale = float(torch.maximum(t.abs().max(), f.abs().max()))
     if scale == 0.0:

@@ -247,12 +247,19 @@ def _canon_arccos(p):
     return torch.where((a < 0)[..., None], torch.stack([-a, -b, -c, d + c * math.pi], -1), p)
 
 
-def _canon_period(period, symmetry):
-    """Make a >= 0 (odd or even symmetry), then b into [-period/2, period/2]."""
+def _canon_period(period, symmetry, antiperiodic=False):
+    """Make a >= 0 (odd or even symmetry), then b into [-period/2, period/2].
+
+    ``antiperiodic``: f(u + period) = -f(u) (sin and cos with period pi), so c flips sign
+    for every odd multiple of the period removed from b.
+    """
     def canon(p):
         p = symmetry(p)
         a, b, c, d = _unbind(p)
-        return torch.stack([a, b - period * torch.round(b / period), c, d], -1)
+        k = torch.round(b / period)
+        if antiperiodic:
+            c = c * (1 - 2 * torch.remainder(k, 2))
+        return torch.stack([a, b - period * k, c, d], -1)
     return canon
 
 
@@ -279,6 +286,9 @@ def register_function(name: str, torch_fn: Callable, sympy_fn: Callable, complex
     ``domain(lo, hi)`` optionally says which argument intervals are allowed.
     """
     _check_entry(name, torch_fn, sympy_fn, complexity)
+    if name in _BUILTIN:
+        raise SymbolicLibraryError(f"{name!r} is a built-in function; register yours under "
+                                   "another name")
     if name in _REGISTRY and not overwrite:
         raise SymbolicLibraryError(
             f"function {name!r} is already registered; pass overwrite=True to replace it")
@@ -366,9 +376,9 @@ _builtin("exp", torch.exp, _safe_exp, sympy.exp, 2, canonical=_canon_exp)
 _builtin("log", torch.log, _safe_log, sympy.log, 2, _positive, canonical=_canon_log)
 _builtin("abs", torch.abs, torch.abs, sympy.Abs, 3, canonical=_canon_abs)
 _builtin("sin", torch.sin, torch.sin, sympy.sin, 2,
-         canonical=_canon_period(2 * math.pi, _canon_odd))
+         canonical=_canon_period(math.pi, _canon_odd, antiperiodic=True))
 _builtin("cos", torch.cos, torch.cos, sympy.cos, 2,
-         canonical=_canon_period(2 * math.pi, _canon_even))
+         canonical=_canon_period(math.pi, _canon_even, antiperiodic=True))
 _builtin("tan", torch.tan, _safe_tan, sympy.tan, 3, _no_tan_pole,
          canonical=_canon_period(math.pi, _canon_odd))
 _builtin("tanh", torch.tanh, torch.tanh, sympy.tanh, 3, canonical=_canon_odd)

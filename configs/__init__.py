@@ -1,0 +1,1 @@
+"""kanrun's Hydra configs, packaged as `kanrun.configs` (searchpath pkg://kanrun.configs)."""

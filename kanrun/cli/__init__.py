@@ -1,0 +1,1 @@
+"""The `kanrun` command: a dispatcher over subcommands (train, resume, ...)."""

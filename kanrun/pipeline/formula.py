@@ -1,0 +1,165 @@
+"""The run's formula: taken from a fully symbolic model, checked on the test data, and
+written as formula.json, formula.txt and formula.tex.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy
+import torch
+
+from kanrun.data import DatasetBundle, DatasetError, recovered, torch_function
+
+from . import artifacts
+from .describe import spline_edges
+
+
+class FormulaUnavailable(Exception):
+    """No formula for this model; the message says why (logged, the run goes on)."""
+
+
+@dataclass
+class FormulaOutput:
+    name: str
+    expr: sympy.Expr  # in the dataset's original units
+    test_rmse: float | None  # of the formula in the model's units, on the test data
+    truth: str | None = None
+    recovered: bool | None = None
+
+
+@dataclass
+class Formula:
+    variables: list[str]
+    outputs: list[FormulaOutput] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def recovered(self) -> bool | None:
+        flags = [o.recovered for o in self.outputs]
+        return None if any(f is None for f in flags) else all(flags)
+
+    @property
+    def test_rmse(self) -> float | None:
+        """RMSE over all outputs together (None if one could not be evaluated)."""
+        values = [o.test_rmse for o in self.outputs]
+        if not values or any(v is None for v in values):
+            return None
+        return math.sqrt(sum(v * v for v in values) / len(values))
+
+
+class _TimeUp(BaseException):
+    """Raised by the alarm; a BaseException so that no `except Exception` swallows it."""
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    """Stop the block after ``seconds`` (main thread on POSIX; no limit elsewhere)."""
+    usable = (seconds > 0 and hasattr(signal, "SIGALRM")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise _TimeUp()
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _recovered(expr, truth, variables, seconds: float, notes: list[str]) -> bool | None:
+    try:
+        with _time_limit(seconds):
+            return bool(recovered(expr, truth, variables))
+    except _TimeUp:
+        notes.append(f"could not decide within {seconds:g} s whether the formula equals the "
+                     f"truth {truth} (raise pipeline.recovery_seconds to wait longer)")
+        return None
+    except DatasetError as err:
+        notes.append(f"recovery check failed: {err}")
+        return False
+
+
+def extract_formula(model, bundle: DatasetBundle, digits: int,
+                    recovery_seconds: float = 30.0) -> Formula:
+    """The model's formula per output, or FormulaUnavailable with the reason."""
+    if not callable(getattr(model, "symbolic_formula", None)):
+        raise FormulaUnavailable("formula skipped: requires KAN.symbolic_formula (kanrun's "
+                                 "interpretability methods), which this installation does not have")
+    if bundle.task != "regression":
+        raise FormulaUnavailable("formula skipped: formulas are exported for regression data only")
+    remaining = spline_edges(model)
+    if remaining:
+        raise FormulaUnavailable(
+            f"formula skipped: {remaining} edge(s) are still splines; add auto_symbolic to "
+            f"pipeline.order (or lower pipeline.stages.auto_symbolic.r2_threshold)")
+    names = list(bundle.input_names)
+    exprs = model.symbolic_formula(var_names=names, digits=digits)
+    if isinstance(exprs, sympy.Basic):
+        exprs = [exprs]
+    exprs = [sympy.sympify(e) for e in exprs]
+    original = bundle.to_original_units(exprs)
+    truths = bundle.truth or [None] * len(original)
+    variables = dict(bundle.ranges) if bundle.ranges else names
+    formula = Formula(variables=names)
+    for i, (expr, expr_orig) in enumerate(zip(exprs, original)):
+        truth = truths[i] if i < len(truths) else None
+        found = None
+        if truth is not None:
+            found = _recovered(expr_orig, truth, variables, recovery_seconds, formula.notes)
+        formula.outputs.append(FormulaOutput(
+            name=bundle.output_names[i] if i < len(bundle.output_names) else f"y{i + 1}",
+            expr=expr_orig,
+            test_rmse=_test_rmse(expr, names, bundle.data, i),
+            truth=truth,
+            recovered=found,
+        ))
+    return formula
+
+
+def _test_rmse(expr, names, data, column: int) -> float | None:
+    try:
+        fn = torch_function(expr, names)
+        x = data["test_input"].to(torch.float64).cpu()
+        y = data["test_label"].to(torch.float64).cpu()[:, column]
+        with torch.no_grad():
+            value = float(torch.sqrt(torch.mean((fn(x) - y) ** 2)))
+    except (DatasetError, RuntimeError, TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def write_formula(run_dir: Path, formula: Formula) -> None:
+    outputs = []
+    for out in formula.outputs:
+        row = {"name": out.name, "expr": str(out.expr), "latex": sympy.latex(out.expr),
+               "test_rmse": out.test_rmse}
+        if out.truth is not None:
+            row["truth"] = out.truth
+            row["recovered"] = out.recovered
+        outputs.append(row)
+    blob = {"variables": formula.variables, "outputs": outputs}
+    if any(o.truth is not None for o in formula.outputs):
+        blob["recovered"] = formula.recovered
+    artifacts.write_json(run_dir / "formula.json", blob)
+    text = "".join(f"{o.name} = {o.expr}\n" for o in formula.outputs)
+    artifacts.write_text(run_dir / "formula.txt", text)
+    tex = "".join(
+        f"\\begin{{equation}}\n{_latex_name(o.name)} = {sympy.latex(o.expr)}\n\\end{{equation}}\n"
+        for o in formula.outputs)
+    artifacts.write_text(run_dir / "formula.tex", tex)
+
+
+def _latex_name(name: str) -> str:
+    return sympy.latex(sympy.Symbol(name))

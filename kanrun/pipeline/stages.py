@@ -1,0 +1,151 @@
+"""The pipeline's stages: each a function ``(model, data, cfg) -> (new model, loss rows)``.
+
+``data`` is a :class:`StageData` (tensors, dataset, and a ``fit`` helper that reports each
+optimizer step); ``cfg`` is the stage's settings from the schema. A stage never changes the
+model it is given. It raises :class:`StageSkipped` when it cannot run on this model, and
+:class:`StageFailed` (carrying the last good model) when training breaks down.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from kanrun.kan import NonFiniteLossError
+
+from .describe import edge_counts
+from .errors import StageFailed, StageSkipped
+from .schema import (
+    AutoSymbolicStage,
+    FitSettings,
+    FitSymbolicStage,
+    GridConfig,
+    PruneStage,
+    RegularizationConfig,
+    TrainStage,
+)
+
+
+@dataclass
+class StageData:
+    """What a stage trains on, plus the hook that receives every optimizer step.
+
+    ``on_step(row)`` gets ``{"grid", "train_rmse", "test_rmse", "reg"}``; it may raise (e.g.
+    RunInterrupted) to stop the stage between two steps.
+    """
+
+    data: dict
+    seed: int
+    on_step: Callable[[dict], None]
+    loss_fn: Callable | None = None
+
+    @property
+    def train_input(self) -> torch.Tensor:
+        return self.data["train_input"]
+
+    def fit(self, model, settings: FitSettings, **penalty) -> list[dict]:
+        """Train ``model`` in place with ``settings``; returns one row per step."""
+        rows: list[dict] = []
+        grid = int(model.grid)
+
+        def callback(info: dict) -> bool:
+            row = {"grid": grid, "train_rmse": info["train_loss"],
+                   "test_rmse": info["test_loss"], "reg": info["reg"]}
+            rows.append(row)
+            self.on_step(row)
+            return False
+
+        try:
+            model.fit(
+                self.data, opt=settings.optimizer, steps=settings.steps, lr=settings.lr,
+                batch=settings.batch, update_grid=settings.update_grid,
+                grid_update_num=settings.grid_update_num,
+                stop_grid_update_step=settings.stop_grid_update_step, loss_fn=self.loss_fn,
+                callback=callback, seed=self.seed, **penalty,
+            )
+        except NonFiniteLossError as err:
+            raise StageFailed(str(err), model) from None
+        return rows
+
+
+def _require(model, method: str, stage: str) -> None:
+    if not callable(getattr(model, method, None)):
+        raise StageSkipped(
+            f"stage {stage} skipped: requires KAN.{method} (kanrun's interpretability "
+            f"methods), which this installation does not have")
+
+
+def train(model, data: StageData, cfg: TrainStage):
+    """Plain fit."""
+    model = copy.deepcopy(model)
+    return model, data.fit(model, cfg)
+
+
+def sparsify(model, data: StageData, cfg: RegularizationConfig):
+    """Fit with the L1 + entropy penalty on the edge scales."""
+    model = copy.deepcopy(model)
+    rows = data.fit(model, cfg, lamb=cfg.lamb, lamb_l1=cfg.lamb_l1,
+                    lamb_entropy=cfg.lamb_entropy, lamb_coef=cfg.lamb_coef,
+                    lamb_coefdiff=cfg.lamb_coefdiff)
+    return model, rows
+
+
+def prune(model, data: StageData, cfg: PruneStage):
+    """Drop weak nodes and edges (a smaller model, no training)."""
+    _require(model, "prune", "prune")
+    smaller = model.prune(node_th=cfg.node_th, edge_th=cfg.edge_th, x=data.train_input)
+    return smaller, []
+
+
+def grid_extend(model, data: StageData, cfg: GridConfig):
+    """Refine the spline grid to each of ``cfg.grids`` in turn and fit after each."""
+    if not cfg.grids:
+        raise StageSkipped("stage grid_extend skipped: grid.grids is empty")
+    rows: list[dict] = []
+    for grid in cfg.grids:
+        model = model.refine(int(grid), x=data.train_input)
+        rows += data.fit(model, cfg)
+    return model, rows
+
+
+def auto_symbolic(model, data: StageData, cfg: AutoSymbolicStage):
+    """Replace every spline edge by its best-fitting library function."""
+    _require(model, "auto_symbolic", "auto_symbolic")
+    model = copy.deepcopy(model)
+    lib = list(cfg.lib) if cfg.lib is not None else None
+    result = model.auto_symbolic(lib=lib, weight_simple=cfg.weight_simple,
+                                 r2_threshold=cfg.r2_threshold, x=data.train_input)
+    if isinstance(result, type(model)):
+        model = result
+    return model, []
+
+
+def fit_symbolic(model, data: StageData, cfg: FitSymbolicStage):
+    """Refit (affine parameters of symbolic edges, remaining splines) after auto_symbolic."""
+    if edge_counts(model)[1] == 0:
+        raise StageSkipped("stage fit_symbolic skipped: no edge is symbolic (run auto_symbolic "
+                           "before it)")
+    model = copy.deepcopy(model)
+    return model, data.fit(model, cfg)
+
+
+STAGES = {
+    "train": train,
+    "sparsify": sparsify,
+    "prune": prune,
+    "grid_extend": grid_extend,
+    "auto_symbolic": auto_symbolic,
+    "fit_symbolic": fit_symbolic,
+}
+
+
+def stage_settings(cfg, name: str):
+    """The settings object a stage reads from the run config."""
+    if name == "sparsify":
+        return cfg.regularization
+    if name == "grid_extend":
+        return cfg.grid
+    return getattr(cfg.pipeline.stages, name)

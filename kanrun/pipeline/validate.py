@@ -1,0 +1,189 @@
+"""From a typed config to checked inputs: the dataset and the initial model.
+
+Everything here runs before the run folder gets any file of ours, so a bad config stops
+with one :class:`RunConfigError` (or the dataset's :class:`DatasetError`) and leaves no
+``metrics.json`` behind. Messages name the config key and what to set it to.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+
+from kanrun.data import DatasetBundle, DatasetConfig, load_dataset, to_dataset_config
+from kanrun.kan import KAN, KANConfigError
+from kanrun.kan.model import normalize_width
+
+from .errors import RunConfigError
+from .schema import DTYPES, OPTIMIZERS, STAGE_NAMES, FitSettings, RunConfig
+
+
+@dataclass
+class Prepared:
+    """What a run starts from."""
+
+    cfg: RunConfig
+    dataset: DatasetConfig
+    bundle: DatasetBundle
+    model: KAN
+
+
+def check_config(cfg: RunConfig) -> None:
+    """Checks that need no data: stage names, optimizer settings, grids, dtypes."""
+    _check_globals(cfg)
+    _check_order(cfg.pipeline.order)
+    stages = cfg.pipeline.stages
+    fits = {
+        "pipeline.stages.train": stages.train,
+        "regularization": cfg.regularization,
+        "grid": cfg.grid,
+        "pipeline.stages.fit_symbolic": stages.fit_symbolic,
+    }
+    for where, settings in fits.items():
+        _check_fit(where, settings)
+    reg = cfg.regularization
+    for key in ("lamb", "lamb_l1", "lamb_entropy", "lamb_coef", "lamb_coefdiff"):
+        _non_negative(f"regularization.{key}", getattr(reg, key))
+    _non_negative("pipeline.stages.prune.node_th", stages.prune.node_th)
+    _non_negative("pipeline.stages.prune.edge_th", stages.prune.edge_th)
+    weight = stages.auto_symbolic.weight_simple
+    if not 0.0 <= weight <= 1.0:
+        raise RunConfigError(
+            f"pipeline.stages.auto_symbolic.weight_simple must be between 0 and 1, got {weight}")
+    if cfg.pipeline.formula_digits < 1:
+        raise RunConfigError(
+            f"pipeline.formula_digits must be at least 1, got {cfg.pipeline.formula_digits}")
+    if cfg.pipeline.log_every < 1:
+        raise RunConfigError(f"pipeline.log_every must be at least 1, got {cfg.pipeline.log_every}")
+    _check_model(cfg)
+    if "grid_extend" in cfg.pipeline.order:
+        _check_grids(cfg.model.grid, list(cfg.grid.grids))
+
+
+def prepare(cfg: RunConfig) -> Prepared:
+    """Check ``cfg``, load its dataset and build the initial model (nothing is written)."""
+    check_config(cfg)
+    dataset = to_dataset_config(asdict(cfg.dataset))
+    bundle = load_dataset(dataset)
+    _check_width_fits(cfg.model.width, bundle)
+    m = cfg.model
+    try:
+        model = KAN(
+            width=m.width, grid=m.grid, k=m.k, mult_arity=m.mult_arity,
+            noise_scale=m.noise_scale, scale_base_mu=m.scale_base_mu,
+            scale_base_sigma=m.scale_base_sigma, scale_sp=m.scale_sp, base_fun=m.base_fun,
+            grid_eps=m.grid_eps, grid_range=tuple(m.grid_range), sp_trainable=m.sp_trainable,
+            sb_trainable=m.sb_trainable, affine_trainable=m.affine_trainable, seed=m.seed,
+            dtype=m.dtype, device=_device(m.device),
+        )
+    except (KANConfigError, ValueError, KeyError) as err:
+        raise RunConfigError(f"model: {err}") from None
+    return Prepared(cfg=cfg, dataset=dataset, bundle=bundle, model=model)
+
+
+def _check_globals(cfg: RunConfig) -> None:
+    for key, value in (("dtype", cfg.dtype), ("model.dtype", cfg.model.dtype)):
+        if value not in DTYPES:
+            raise RunConfigError(f"{key} must be one of {', '.join(DTYPES)}, got '{value}'")
+    if cfg.num_threads < 1:
+        raise RunConfigError(f"num_threads must be at least 1, got {cfg.num_threads}")
+    for key, value in (("seed", cfg.seed), ("model.seed", cfg.model.seed)):
+        if value < 0:
+            raise RunConfigError(f"{key} must be a non-negative integer, got {value}")
+
+
+def _check_order(order) -> None:
+    if not order:
+        raise RunConfigError(
+            f"pipeline.order is empty; list the stages to run, e.g. "
+            f"pipeline.order=[{','.join(STAGE_NAMES)}]")
+    seen = set()
+    for name in order:
+        if name not in STAGE_NAMES:
+            close = difflib.get_close_matches(str(name), STAGE_NAMES, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise RunConfigError(
+                f"unknown stage '{name}' in pipeline.order.{hint} "
+                f"Stages: {', '.join(STAGE_NAMES)}.")
+        if name in seen:
+            raise RunConfigError(f"stage '{name}' appears twice in pipeline.order; list it once")
+        seen.add(name)
+
+
+def _check_fit(where: str, s: FitSettings) -> None:
+    if s.steps < 0:
+        raise RunConfigError(f"{where}.steps must be >= 0, got {s.steps}")
+    if s.optimizer not in OPTIMIZERS:
+        raise RunConfigError(
+            f"{where}.optimizer must be one of {', '.join(OPTIMIZERS)}, got '{s.optimizer}'")
+    if not (math.isfinite(s.lr) and s.lr > 0):
+        raise RunConfigError(f"{where}.lr must be a positive number, got {s.lr}")
+    if s.batch != -1 and s.batch < 1:
+        raise RunConfigError(f"{where}.batch must be -1 (full batch) or a positive size, "
+                             f"got {s.batch}")
+    if s.grid_update_num < 1:
+        raise RunConfigError(f"{where}.grid_update_num must be at least 1, got {s.grid_update_num}")
+
+
+def _non_negative(key: str, value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise RunConfigError(f"{key} must be a finite number >= 0, got {value}")
+
+
+def _check_model(cfg: RunConfig) -> None:
+    m = cfg.model
+    try:
+        normalize_width(list(m.width))
+    except (KANConfigError, TypeError, ValueError) as err:
+        raise RunConfigError(f"model.width: {err}") from None
+    if m.grid < 1:
+        raise RunConfigError(f"model.grid must be at least 1 interval, got {m.grid}")
+    if m.k < 1:
+        raise RunConfigError(f"model.k (the spline order) must be at least 1, got {m.k}")
+    if len(m.grid_range) != 2 or not m.grid_range[0] < m.grid_range[1]:
+        raise RunConfigError(
+            f"model.grid_range must be [low, high] with low < high, got {list(m.grid_range)}")
+    _device(m.device)
+
+
+def _check_grids(start: int, grids: list[int]) -> None:
+    previous = start
+    for g in grids:
+        if g <= previous:
+            raise RunConfigError(
+                f"grid.grids must grow: each grid larger than the one before it, the first "
+                f"larger than model.grid ({start}); got {grids}. Set e.g. "
+                f"grid.grids=[{2 * start},{4 * start}]")
+        previous = g
+
+
+def _check_width_fits(width, bundle: DatasetBundle) -> None:
+    layers = normalize_width(list(width))
+    n_in, n_out = layers[0][0], layers[-1][0]
+    shape = ",".join(str(w) for w in width[1:-1])
+    if n_in != bundle.n_inputs:
+        names = ", ".join(bundle.input_names)
+        raise RunConfigError(
+            f"model.width starts with {n_in} input(s) but the dataset has {bundle.n_inputs} "
+            f"({names}); set model.width=[{bundle.n_inputs},{shape},{n_out}]")
+    want = bundle.n_classes if bundle.task == "classification" else bundle.n_outputs
+    what = "classes" if bundle.task == "classification" else "output(s)"
+    if n_out != want:
+        raise RunConfigError(
+            f"model.width ends with {n_out} output(s) but the dataset has {want} {what}; "
+            f"set model.width=[{n_in},{shape},{want}]")
+
+
+def _device(name):
+    if name is None:
+        return None
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise RunConfigError(f"model.device: {err}; use e.g. cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RunConfigError("model.device is cuda but torch sees no GPU; set model.device=cpu")
+    return device

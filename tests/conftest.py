@@ -1,0 +1,29 @@
+"""Shared fixtures (keep minimal)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def kanrun_cli():
+    """Run the real `kanrun` command (``python -m kanrun.cli ARGS``) in a subprocess.
+
+    Returns ``run(*args, cwd, timeout=300, env=None) -> CompletedProcess`` (text output);
+    one torch thread, HYDRA_FULL_ERROR unset unless ``env`` sets it.
+    """
+
+    def run(*args, cwd, timeout: float = 300, env: dict | None = None):
+        full_env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+        full_env.update({"OMP_NUM_THREADS": "1", "COLUMNS": "120"})
+        full_env.update(env or {})
+        return subprocess.run(
+            [sys.executable, "-m", "kanrun.cli", *map(str, args)], cwd=cwd, env=full_env,
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+
+    return run

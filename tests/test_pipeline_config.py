@@ -1,0 +1,177 @@
+"""Every packaged config composes against the schema, and bad values get one clear error."""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import replace
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from kanrun.cli.execute import to_run_config
+from kanrun.data import DatasetError
+from kanrun.pipeline import RunConfig, RunConfigError, check_config, prepare, register_configs
+from kanrun.pipeline.schema import (
+    STAGE_NAMES,
+    DatasetSchema,
+    GridConfig,
+    ModelConfig,
+    PipelineConfig,
+    unknown_keys,
+)
+
+
+def group_options(group: str) -> list[str]:
+    folder = importlib.resources.files("kanrun.configs") / group
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def composed(*overrides: str) -> RunConfig:
+    register_configs()
+    with initialize_config_module(config_module="kanrun.configs", version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides))
+    return to_run_config(cfg)
+
+
+def test_default_config_is_the_embedded_hellokan_run():
+    cfg = composed()
+    assert cfg.dataset.name == "toy" and cfg.dataset.function == "hellokan"
+    assert cfg.model.width == [2, 5, 1] and cfg.model.grid == 5
+    assert cfg.pipeline.order == list(STAGE_NAMES)
+    assert cfg.grid.grids == [10, 20] and cfg.regularization.lamb == 0.01
+    assert cfg.seed == 0 and cfg.num_threads == 1 and cfg.quiet is False
+    assert composed("+experiment=default") == cfg
+
+
+def test_global_keys_reach_the_model_and_the_data():
+    cfg = composed("seed=7", "dtype=float64")
+    assert (cfg.model.seed, cfg.model.dtype, cfg.dataset.dtype) == (7, "float64", "float64")
+    assert cfg.dataset.seed == 0  # the data is drawn with its own seed
+    assert composed("seed=7", "model.seed=3").model.seed == 3
+
+
+def test_packaged_groups_have_the_documented_options():
+    assert group_options("experiment") == ["deep_formula", "default", "feynman",
+                                           "grid_extension", "hellokan", "smoke"]
+    assert group_options("pipeline") == ["default", "grid_extension", "numeric"]
+    assert "toy" in group_options("dataset")
+
+
+@pytest.mark.parametrize("experiment", group_options("experiment"))
+def test_every_experiment_composes_and_prepares(experiment):
+    cfg = composed(f"+experiment={experiment}")
+    prepared = prepare(cfg)
+    assert prepared.model.width_in[0] == prepared.bundle.n_inputs
+    assert prepared.model.grid == cfg.model.grid
+
+
+@pytest.mark.parametrize("group", ["model", "grid", "regularization", "pipeline"])
+def test_every_group_option_passes_the_checks(group):
+    for option in group_options(group):
+        overrides = [f"{group}={option}"]
+        if option == "deep":
+            overrides += ["dataset.function=deep_formula"]
+        check_config(composed(*overrides))
+
+
+def test_experiment_values_override_groups():
+    cfg = composed("+experiment=hellokan")
+    assert cfg.model.grid == 3 and cfg.regularization.lamb == 0.001
+    assert cfg.pipeline.stages.auto_symbolic.lib[:2] == ["x", "x^2"]
+    assert composed("+experiment=hellokan", "model.grid=4").model.grid == 4
+
+
+def test_dataset_ranges_override_with_integers():
+    cfg = composed("dataset=formula", "dataset.ranges={x1:[0,1],x2:[-2,2]}")
+    assert cfg.dataset.ranges == {"x1": [0, 1], "x2": [-2, 2]}
+
+
+def test_added_unknown_keys_are_reported_with_the_closest_name():
+    assert unknown_keys({"model": {"gird": 3, "grid": 3}, "sed": 1}) == [
+        ("model.gird", "model.grid"), ("sed", "seed")]
+    assert unknown_keys({"pipeline": {"stages": {"prune": {"edge_thr": 1}}}}) == [
+        ("pipeline.stages.prune.edge_thr", "pipeline.stages.prune.edge_th")]
+    node = OmegaConf.create({"model": {"gird": 3}})
+    with pytest.raises(RunConfigError, match="unknown config key 'model.gird'. Did you mean "
+                                             "'model.grid'"):
+        to_run_config(node)
+
+
+def test_saved_config_with_a_wrong_type_is_one_message():
+    with pytest.raises(RunConfigError, match="invalid config: .*model.grid"):
+        to_run_config(OmegaConf.create({"model": {"grid": "many"}}))
+
+
+def test_dataset_schema_mirrors_dataset_config():
+    assert DatasetSchema().n_train == 1000 and DatasetSchema().name == "toy"
+
+
+def _small() -> RunConfig:
+    return RunConfig(dataset=DatasetSchema(n_train=50, n_test=50),
+                     model=ModelConfig(width=[2, 3, 1], grid=3))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"pipeline": PipelineConfig(order=["train", "prun"])}, "Did you mean 'prune'"),
+    ({"pipeline": PipelineConfig(order=["train", "train"])}, "appears twice"),
+    ({"pipeline": PipelineConfig(order=[])}, "pipeline.order is empty"),
+    ({"grid": GridConfig(grids=[3, 6])}, r"the first larger than model.grid \(3\)"),
+    ({"grid": GridConfig(grids=[6, 5])}, "grid.grids must grow"),
+    ({"model": ModelConfig(width=[2, 3, 1], grid=0)}, "model.grid must be at least 1"),
+    ({"model": ModelConfig(width=[2, 3, 1], k=0)}, "model.k"),
+    ({"model": ModelConfig(width=[2], grid=3)}, "model.width"),
+    ({"model": ModelConfig(width=[2, 3, 1], grid_range=[1.0, -1.0])}, "model.grid_range"),
+    ({"model": ModelConfig(width=[2, 3, 1], device="tpu9")}, "model.device"),
+    ({"num_threads": 0}, "num_threads must be at least 1"),
+    ({"dtype": "float16"}, "dtype must be one of float32, float64"),
+])
+def test_check_config_names_the_key(change, message):
+    cfg = replace(_small(), **change)
+    with pytest.raises(RunConfigError, match=message):
+        check_config(cfg)
+
+
+def test_grid_schedule_is_ignored_without_grid_extend():
+    cfg = replace(_small(), grid=GridConfig(grids=[2]),
+                  pipeline=PipelineConfig(order=["train"]))
+    check_config(cfg)
+
+
+def test_fit_settings_are_checked_per_stage():
+    cfg = _small()
+    cfg.regularization.optimizer = "SGD"
+    with pytest.raises(RunConfigError, match="regularization.optimizer must be one of LBFGS"):
+        check_config(cfg)
+    cfg = _small()
+    cfg.pipeline.stages.fit_symbolic.lr = -1.0
+    with pytest.raises(RunConfigError, match="pipeline.stages.fit_symbolic.lr"):
+        check_config(cfg)
+    cfg = _small()
+    cfg.regularization.lamb = -0.1
+    with pytest.raises(RunConfigError, match="regularization.lamb must be"):
+        check_config(cfg)
+
+
+def test_width_must_fit_the_dataset():
+    cfg = replace(_small(), model=ModelConfig(width=[3, 3, 1], grid=3))
+    with pytest.raises(RunConfigError, match=r"has 2 \(x1, x2\); set model.width=\[2,3,1\]"):
+        prepare(cfg)
+    cfg = replace(_small(), model=ModelConfig(width=[2, 3, 2], grid=3))
+    with pytest.raises(RunConfigError, match="ends with 2 output"):
+        prepare(cfg)
+
+
+def test_dataset_errors_pass_through_unchanged():
+    cfg = replace(_small(), dataset=DatasetSchema(name="formula", expr="x1+(", n_train=20))
+    with pytest.raises(DatasetError, match="x1\\+\\("):
+        prepare(cfg)
+
+
+def test_prepare_builds_the_configured_model():
+    cfg = _small()
+    cfg.dtype = cfg.model.dtype = cfg.dataset.dtype = "float64"
+    prepared = prepare(cfg)
+    assert prepared.model.width == [[2, 0], [3, 0], [1, 0]]
+    assert prepared.model.grid == 3 and str(prepared.model.dtype) == "torch.float64"
+    assert prepared.bundle.data["train_input"].shape == (50, 2)
