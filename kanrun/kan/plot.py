@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .attribution import attribute, edge_records, resolve_inputs
 
@@ -184,6 +185,8 @@ def plot_activations(model, x=None, path=None, dpi: int = 120) -> Figure:
                 ax = fig.add_subplot(sub[i, j])
                 kind = _edge_kind(layer, i, j)
                 ax.tick_params(labelsize=6, length=2)
+                ax.xaxis.set_major_locator(MaxNLocator(3))
+                ax.yaxis.set_major_locator(MaxNLocator(4))
                 if kind is None:
                     ax.text(0.5, 0.5, "removed", ha="center", va="center", fontsize=8,
                             color="0.6", transform=ax.transAxes)
