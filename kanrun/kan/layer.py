@@ -147,16 +147,27 @@ class KANLayer(nn.Module):
 
     def forward_t(self, xt: torch.Tensor) -> torch.Tensor:
         """Feature-major forward: (in, batch) contiguous -> (out, batch)."""
-        basis_t, base_t = self._cached_inputs(xt)
-        if base_t is None and self.base_fun_name != "silu":
-            base_t = self.base(xt)
-        y_t = SplineLayerFunction.apply(
-            xt, base_t, self.coef, self.scale_base, self.scale_sp, self.mask,
-            self.grid, self.tables(), self.k, basis_t,
-        )
+        if self.numeric_off():  # every edge symbolic or removed: no spline work at all
+            y_t = xt.new_zeros(self.out_dim, xt.shape[1])
+        else:
+            basis_t, base_t = self._cached_inputs(xt)
+            if base_t is None and self.base_fun_name != "silu":
+                base_t = self.base(xt)
+            y_t = SplineLayerFunction.apply(
+                xt, base_t, self.coef, self.scale_base, self.scale_sp, self.mask,
+                self.grid, self.tables(), self.k, basis_t,
+            )
         if self.symbolic.active:
             y_t = y_t + self.symbolic(xt.t()).t()
         return y_t
+
+    def numeric_off(self) -> bool:
+        """True when no edge has a numeric part (the mask is all zero); cached on the mask."""
+        key = (self.mask._version, self.mask.data_ptr())
+        if self.__dict__.get("_off_key") != key:
+            self.__dict__["_off"] = not bool(self.mask.any())
+            self.__dict__["_off_key"] = key
+        return self.__dict__["_off"]
 
     def spline_values(self, x: torch.Tensor) -> torch.Tensor:
         """The raw splines (without scales or mask): (batch, in) -> (batch, in, out)."""
