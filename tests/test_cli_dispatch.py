@@ -36,8 +36,9 @@ def test_version(capsys):
 
 
 @pytest.mark.parametrize("line, words", [
-    ("kanrun ", ["train", "resume"]),
-    ("kanrun re", ["resume"]),
+    ("kanrun ", ["train", "resume", "report"]),
+    ("kanrun re", ["resume", "report"]),
+    ("kanrun res", ["resume"]),
     ("kanrun resume ", []),
 ])
 def test_completion_of_subcommand_names(monkeypatch, capsys, line, words):

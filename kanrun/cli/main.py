@@ -18,6 +18,8 @@ COMMANDS = {
     "train": ("kanrun.cli.train", "fit a KAN through the staged pipeline (a Hydra app)", True),
     "resume": ("kanrun.cli.resume", "continue an interrupted run from its last completed stage",
                False),
+    "report": ("kanrun.cli.report", "summarize sweeps: table, Pareto front, recovery tables",
+               False),
 }
 COMPLETION_FLAGS = ("-sc", "--shell-completion")
 
