@@ -1,7 +1,7 @@
 """Serial vs local-parallel sweep: the same 8 runs with Hydra's basic launcher (one after
 the other) and with the joblib preset (+launcher=local, 2 jobs of 1 torch thread each).
 
-    python scripts/bench_sweep.py [--runs 8] [--jobs 2] [--steps 200] [--backend loky]
+    python scripts/bench_sweep.py [--runs 8] [--jobs 2] [--steps 200] [--backend multiprocessing]
 
 Prints both wall times (each including the `kanrun` start-up) and their ratio; the issue
 asks for a ratio of at most 0.6 on 2 cores. The machine should be otherwise idle.
@@ -44,7 +44,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--steps", type=int, default=200, help="training steps per run")
-    parser.add_argument("--backend", default="loky", choices=["loky", "multiprocessing"],
+    parser.add_argument("--backend", default="multiprocessing", choices=["loky", "multiprocessing"],
                         help="joblib backend (multiprocessing forks: no torch import per "
                              "worker, but a killed worker hangs the sweep)")
     args = parser.parse_args()
