@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +28,12 @@ def kanrun_cli():
         )
 
     return run
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Small tensors: one torch thread is faster than two on a shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

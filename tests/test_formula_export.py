@@ -20,15 +20,6 @@ from kanrun.kan.symbolic.export import (
 )
 from kanrun.kan.symbolic.library import function_names
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # argument intervals inside each function's domain (inputs are in [-1, 1])
 DOMAIN = {"sqrt": (0.1, 3), "x^0.5": (0.1, 3), "x^1.5": (0.1, 3), "1/sqrt(x)": (0.1, 3),
           "1/x^0.5": (0.1, 3), "log": (0.1, 3), "arcsin": (-0.9, 0.9), "arccos": (-0.9, 0.9),

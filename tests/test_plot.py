@@ -10,14 +10,6 @@ from kanrun import KAN
 from kanrun.kan.plot import PlotError, figure_array, plot_activations, plot_network
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _x(n, d, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, d, generator=g, dtype=torch.float64) * 2 - 1

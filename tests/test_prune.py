@@ -17,15 +17,6 @@ from kanrun.kan.prune import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread is faster than two on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _rand_model(width, seed=0, dtype=torch.float64, **kw):
     """A model with random, non-trivial splines, scales and affine maps."""
     m = KAN(width, grid=4, k=3, noise_scale=1.0, seed=seed, dtype=dtype, **kw)

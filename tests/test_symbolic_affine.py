@@ -10,15 +10,6 @@ from kanrun.kan.symbolic.auto import symbolic_loss
 from kanrun.kan.symbolic.library import get_function, resolve_library
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread is faster than two on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _x(n=600, seed=0, lo=-1.0, hi=1.0):
     g = torch.Generator().manual_seed(seed)
     return lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64)

@@ -10,15 +10,6 @@ from kanrun.kan.attribution import AttributionError
 from kanrun.kan.symbolic.auto import SymbolicFitError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread is faster than two on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def planted(width, edges, seed=0):
     """A model whose numeric splines are all zero, with live numeric masks, plus planted
     symbolic parts: edge (l, i, j) -> (name, (a, b, c, d)). Numeric edges whose activation

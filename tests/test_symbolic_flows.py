@@ -11,14 +11,6 @@ from kanrun import KAN
 from kanrun.kan.symbolic.export import evaluate_formula, formula_rmse
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def hellokan_data():
     f = lambda x: torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2)  # noqa: E731
     return kanrun.create_dataset(f, n_var=2, train_num=1000, test_num=1000, seed=0,

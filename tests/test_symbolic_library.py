@@ -17,15 +17,6 @@ from kanrun.kan.symbolic.library import (
     unregister_function,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread is faster than two on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 # pykan 0.2.8 SYMBOLIC_LIB complexities
 PYKAN_COMPLEXITY = {
     "x": 1, "x^2": 2, "x^3": 3, "x^4": 3, "x^5": 3, "1/x": 2, "1/x^2": 2, "1/x^3": 3,
