@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: venv install dev bench-deps run test test-slow bench lint clean
+.PHONY: venv install dev bench-deps run test test-slow bench lint clean figures figures-quick
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ test-slow: $(VENV)/.installed
 
 bench: $(VENV)/.bench
 	$(PY) scripts/bench_core.py
+
+# the KAN paper's figures (configs/figure/*.yaml) into figures/NAME/; see docs/figures.md
+JOBS ?= 2
+figures: $(VENV)/.installed
+	$(VENV)/bin/kanrun figure all --jobs $(JOBS)
+
+figures-quick: $(VENV)/.installed
+	$(VENV)/bin/kanrun figure all --quick --jobs $(JOBS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check kanrun tests scripts

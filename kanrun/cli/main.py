@@ -20,6 +20,8 @@ COMMANDS = {
                False),
     "report": ("kanrun.cli.report", "summarize sweeps: table, Pareto front, recovery tables",
                False),
+    "figure": ("kanrun.cli.figure", "regenerate a KAN-paper figure (kanrun figure --list)",
+               False),
 }
 COMPLETION_FLAGS = ("-sc", "--shell-completion")
 
