@@ -7,7 +7,10 @@ Each figure module has ``ABOUT`` (one line) and ``run(ctx)``, which computes its
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
+
+from kanrun.pipeline import artifacts
 
 from . import feynman, grid_extension, hellokan, scaling, special
 from .context import FigureContext, FigureError, load_config
@@ -35,7 +38,11 @@ def make_figure(name: str, quick: bool = False, overrides=(), jobs: int = 1,
     ctx = FigureContext(name=name, cfg=cfg, out=out, quick=quick, jobs=int(jobs), fresh=fresh,
                         progress=progress or (lambda message: None))
     out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
     FIGURES[name].run(ctx)
+    artifacts.write_json(out / "run.json", {
+        "figure": name, "quick": quick, "jobs": int(jobs), "overrides": list(overrides),
+        "wall_seconds": round(time.perf_counter() - start, 1)})
     return out
 
 

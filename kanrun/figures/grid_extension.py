@@ -27,7 +27,8 @@ def shape_name(width) -> str:
 def _jobs(s: dict) -> list[dict]:
     return [{"dataset": s["dataset"], "dtype": s["dtype"], "width": list(width),
              "grids": list(s["grids"]), "steps": int(s["steps"]), "seed": int(seed),
-             "update_grid": s["update_grid"], "record_steps": True}
+             "update_grid": s["update_grid"], "refine_margin": s["refine_margin"],
+             "record_steps": True}
             for width in s["shapes"] for seed in s["seeds"]]
 
 
@@ -132,7 +133,8 @@ def _readme(ctx: FigureContext, s: dict, by_shape: dict, best: dict) -> None:
     text = f"""# Grid extension (paper Fig 2.3){' — quick variant' if ctx.quick else ''}
 
 f(x,y) = exp(sin(pi x) + y^2), {s['dataset']['n_train']} training points, {s['dtype']},
-{s['steps']} LBFGS steps per grid, grid updates from samples: {s['update_grid']}.
+{s['steps']} LBFGS steps per grid, grid updates from samples: {s['update_grid']},
+refine margin {s['refine_margin']}.
 Seeds {list(s['seeds'])}; the plotted run per shape is the seed with the lowest final train RMSE.
 Compute: {minutes:.1f} CPU-minutes (one thread per job).
 

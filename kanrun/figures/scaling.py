@@ -37,7 +37,8 @@ def _jobs(s: dict):
         grids = [g for g in s["grids"] if g <= f.get("max_grid", max(s["grids"]))]
         kan_jobs.append({"dataset": data, "dtype": s["dtype"], "width": list(f["width"]),
                          "grids": grids, "steps": int(s["steps"]), "seed": int(s["seed"]),
-                         "update_grid": s["update_grid"]})
+                         "update_grid": s["update_grid"],
+                         "refine_margin": s["refine_margin"]})
         n_in, n_out = f["width"][0], f["width"][-1]
         for width in mlp_widths(n_in, n_out, s["mlp"]["depths"], s["mlp"]["widths"]):
             mlp_jobs.append({"dataset": data, "dtype": s["dtype"], "width": width,

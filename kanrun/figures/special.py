@@ -40,7 +40,8 @@ def _jobs(s):
         for width in s["shapes"]:
             kan_jobs.append({"dataset": data, "dtype": s["dtype"], "width": list(width),
                              "grids": list(s["grids"]), "steps": int(s["steps"]),
-                             "seed": int(s["seed"]), "update_grid": s["update_grid"]})
+                             "seed": int(s["seed"]), "update_grid": s["update_grid"],
+                             "refine_margin": s["refine_margin"]})
         for width in mlp_widths(2, 1, s["mlp"]["depths"], s["mlp"]["widths"]):
             mlp_jobs.append({"dataset": data, "dtype": s["dtype"], "width": width,
                              "activation": s["mlp"]["activation"],

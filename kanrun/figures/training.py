@@ -34,7 +34,8 @@ def kan_schedule(job: dict) -> dict:
 
     ``update_grid``: 'first' (grid updates from samples in the first stage only, the
     setting deep or long schedules need), 'always' (every stage, pykan's default) or 'never'.
-    Returns one row per grid and, with ``record_steps``, the losses of every step.
+    ``refine_margin``: see KAN.refine (None keeps the old grid range, only widened to
+    cover the data). Returns one row per grid and, with ``record_steps``, every step's losses.
     """
     data = dataset(job["dataset"])
     dtype = DTYPES[job.get("dtype", "float32")]
@@ -46,7 +47,7 @@ def kan_schedule(job: dict) -> dict:
     for i, grid in enumerate(job["grids"]):
         start = time.perf_counter()
         if i:
-            model = model.refine(grid, data["train_input"])
+            model = model.refine(grid, data["train_input"], margin=job.get("refine_margin"))
         update = mode == "always" or (mode == "first" and i == 0)
         status = "ok"
         try:

@@ -217,15 +217,21 @@ class KANLayer(nn.Module):
             new_grid = spline.extend_grid(self.adaptive_knots(x), self.k)
             self._refit(new_grid, x)
 
-    def refined(self, num: int, x: torch.Tensor | None = None) -> KANLayer:
+    def refined(self, num: int, x: torch.Tensor | None = None,
+                margin: float | None = None) -> KANLayer:
         """A copy with ``num`` intervals whose splines are least-squares fits of this one.
 
         The new knots interpolate the current ones (keeping a sample-adapted spacing). When
         samples ``x`` of this layer's inputs are given, the grid range also covers them, so
-        the function is kept wherever the data go, even outside the current grid.
+        the function is kept wherever the data go, even outside the current grid. With a
+        ``margin`` the grid instead spans exactly the range of ``x`` widened by ``margin``
+        times that range on each side (no empty intervals where the data no longer reach, and
+        room for test points slightly beyond the training data).
         """
         if int(num) < 1:
             raise KANLayerError(f"grid must be a positive number of intervals, got {num}")
+        if margin is not None and not float(margin) >= 0:
+            raise KANLayerError(f"margin must be a non-negative fraction, got {margin}")
         old = self.interior_knots().to(torch.float64)
         pos = torch.linspace(0, self.num, int(num) + 1, dtype=torch.float64, device=old.device)
         lower = pos.floor().long().clamp(max=self.num - 1)
@@ -233,8 +239,17 @@ class KANLayer(nn.Module):
         knots = old[:, lower] * (1 - frac) + old[:, lower + 1] * frac
         if x is not None:
             xd = x.detach().to(torch.float64)
-            knots[:, 0] = torch.minimum(knots[:, 0], xd.min(0).values)
-            knots[:, -1] = torch.maximum(knots[:, -1], xd.max(0).values)
+            lo, hi = xd.min(0).values, xd.max(0).values
+            if margin is None:
+                knots[:, 0] = torch.minimum(knots[:, 0], lo)
+                knots[:, -1] = torch.maximum(knots[:, -1], hi)
+            else:
+                pad = float(margin) * (hi - lo)
+                lo, hi = (lo - pad).unsqueeze(1), (hi + pad).unsqueeze(1)
+                first, span = knots[:, :1], knots[:, -1:] - knots[:, :1]
+                moved = lo + (knots - first) / span.clamp_min(1e-300) * (hi - lo)
+                usable = (hi - lo > 1e-12 * (1 + hi.abs())) & (span > 0)  # constant inputs
+                knots = torch.where(usable, moved, knots)
         new_grid = spline.extend_grid(knots, self.k)
         points = spline.sample_points(knots, self.k + 2)
         if x is not None:

@@ -300,10 +300,13 @@ class KAN(InterpretMixin, nn.Module):
             x = self._after_layer(layer(x), l, affine)
 
     @torch.no_grad()
-    def refine(self, new_grid: int, x: torch.Tensor | None = None) -> KAN:
+    def refine(self, new_grid: int, x: torch.Tensor | None = None,
+               margin: float | None = None) -> KAN:
         """Grid extension: a new model with ``new_grid`` intervals fitted to this one.
 
-        With training inputs ``x`` the new grids also cover where the data reach.
+        With training inputs ``x`` the new grids also cover where the data reach; with
+        ``margin`` (e.g. 0.05) each grid spans exactly the range of its layer's inputs on
+        ``x``, widened by that fraction of the range on each side (see KANLayer.refined).
         """
         if int(new_grid) < 1:
             raise KANConfigError(f"new_grid must be a positive number of intervals, got {new_grid}")
@@ -312,7 +315,7 @@ class KAN(InterpretMixin, nn.Module):
         new.grid = int(new_grid)
         new.config["grid"] = new.grid
         for l, layer in enumerate(self.layers):
-            new.layers[l] = layer.refined(new.grid, None if acts is None else acts[l])
+            new.layers[l] = layer.refined(new.grid, None if acts is None else acts[l], margin)
         return new
 
     # ------------------------------------------------------------------ training & io
