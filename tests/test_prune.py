@@ -5,6 +5,7 @@ import copy
 import pytest
 import torch
 
+import kanrun
 from kanrun import KAN
 from kanrun.kan.attribution import AttributionError, activation_scales, attribute
 from kanrun.kan.prune import (
@@ -205,3 +206,44 @@ def test_pruned_model_is_independent_and_trainable():
             "test_label": x[:, :1] ** 2}
     h = small.fit(data, steps=2, update_grid=False)
     assert h["train_loss"][-1] < h["train_loss"][0] or h["train_loss"][-1] < 1e-3
+
+
+def test_pruning_keeps_the_mean_of_removed_constant_edges():
+    """Edges that are constant on the data score 0 and are removed; their constant goes to
+    the subnode they fed, so the pruned model computes the same function on the data."""
+    m = _rand_model([3, 5, 2], seed=2)
+    x = _x(400, 3)
+    m.update_grid(x)  # every layer's grid covers its inputs on x
+    with torch.no_grad():
+        m.layers[1].scale_base[1] = 0
+        m.layers[1].coef[1, 0] = 0.4  # a constant spline (partition of unity)
+        m.layers[1].coef[1, 1] = -0.25
+        m.layers[0].scale_base[0, 3] = 0  # one constant first-layer edge, too
+        m.layers[0].coef[0, 3] = 0.7
+    before = m(x)
+    small = prune_node(m, x, threshold=1e-6)
+    assert small.width == [[3, 0], [4, 0], [2, 0]]
+    assert (small(x) - before).abs().max() <= 1e-9
+    edged = prune_edge(m, x, threshold=1e-6)
+    assert edged.layers[0].mask[0, 3] == 0 and edged.layers[1].mask[1].sum() == 0
+    assert (edged(x) - before).abs().max() <= 1e-9
+    # the folded constants are what was at stake: masking alone loses them
+    plain = mask_nodes(m, [[0, 1, 2], [0, 2, 3, 4], [0, 1]])
+    assert (plain(x) - before).abs().max() > 0.1
+
+
+def test_prune_keeps_the_trained_function_level():
+    data = kanrun.create_dataset(
+        lambda x: torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2), n_var=2,
+        train_num=500, test_num=200, seed=0, dtype=torch.float64)
+    m = KAN([2, 5, 1], grid=3, k=3, seed=0, dtype=torch.float64)
+    m.fit(data, steps=20, lamb=0.01)
+    x, y = data["train_input"], data["train_label"]
+    small = m.prune(x=x)
+
+    def rmse(model):
+        with torch.no_grad():
+            return float(((model(x) - y) ** 2).mean().sqrt())
+
+    assert small.width[1][0] < 5
+    assert rmse(small) < 2 * rmse(m) + 1e-2  # without the folded means: ~0.8

@@ -4,7 +4,13 @@ Importance is the attribution score (:mod:`kanrun.kan.attribution`) on sample in
 pykan's thresholds. A multiplication node is kept or removed together with all its factor
 subnodes. Node and input pruning build a fresh :class:`KAN` of the smaller width whose
 layers are ``layer.subset(...)`` of the original: its outputs equal those of the original
-with the removed nodes' edges masked. Edge pruning returns a copy with edges masked. The
+with the removed nodes' edges masked. Edge pruning returns a copy with edges masked.
+
+A removed edge rarely outputs exactly zero: an unimportant edge is nearly *constant* on
+the data, not zero. With sample inputs, node and edge pruning add each removed edge's mean
+activation to the subnode it fed (shifting the coefficients of a remaining spline edge
+into that subnode, or else the subnode bias), so the pruned model keeps the function's
+level instead of jumping (pykan drops these constants and relies on retraining). The
 original model is never modified; nothing is written anywhere.
 """
 
@@ -116,6 +122,39 @@ def mask_nodes(model, keep: list[list[int]]):
     return new
 
 
+@torch.no_grad()
+def fold_dropped_means(old, new, x) -> None:
+    """In place on ``new`` (``old`` with some edges masked, same shape): the mean over ``x``
+    of every edge live in ``old`` but not in ``new`` goes to the subnode it fed.
+
+    Layer by layer, the removed edges are evaluated on ``new``'s own inputs (so that the
+    constants folded upstream are accounted for) and their mean is added to a remaining
+    numeric edge of the same subnode (its coefficients shift by mean / scale_sp, exact
+    inside that edge's grid), or to the subnode bias when no such edge is left.
+    """
+    h = x.to(new.dtype)
+    for l in range(new.depth):
+        lo, ln = old.layers[l], new.layers[l]
+        dropped = (((lo.mask != 0) | (lo.symbolic.mask != 0))
+                   & ~((ln.mask != 0) | (ln.symbolic.mask != 0)))
+        if bool(dropped.any()):
+            const = (lo.edge_values(h) * dropped).mean(0).sum(0)  # (out,)
+            for j in torch.nonzero(const).flatten().tolist():
+                _add_to_subnode(new, l, j, const[j])
+        h = new._after_layer(ln(h), l, new._affine_active())
+
+
+def _add_to_subnode(model, l: int, j: int, value: torch.Tensor) -> None:
+    layer = model.layers[l]
+    gain = layer.scale_sp[:, j] * layer.mask[:, j]
+    tiny = torch.finfo(gain.dtype).eps
+    if bool((gain.abs() > tiny).any()):
+        i = int(gain.abs().argmax())
+        layer.coef[i, j] += value / gain[i]
+    else:
+        model.subnode_bias[l][j] += value * model.subnode_scale[l][j]
+
+
 def important_nodes(model, scores, threshold: float) -> list[list[int]]:
     """Hidden nodes with score > threshold; inputs and outputs all kept."""
     keep = [list(range(model.width_in[0]))]
@@ -140,14 +179,22 @@ def prune_node(model, x=None, threshold: float = 1e-2, active_nodes=None):
                              f"({model.depth - 1}), got {len(active_nodes)}")
         keep = ([list(range(model.width_in[0]))] + [list(a) for a in active_nodes]
                 + [list(range(model.width_in[-1]))])
+        if x is not None or getattr(model, "_interp_x", None) is not None:
+            x = resolve_inputs(model, x)  # with data, the removed nodes' means are kept
     else:
-        keep = important_nodes(model, attribute(model, resolve_inputs(model, x)), threshold)
-    return subset_model(model, keep)
+        x = resolve_inputs(model, x)
+        keep = important_nodes(model, attribute(model, x), threshold)
+    if x is None:
+        return subset_model(model, keep)
+    masked = mask_nodes(model, keep)
+    fold_dropped_means(model, masked, x)
+    return subset_model(masked, keep)
 
 
 def prune_edge(model, x=None, threshold: float = 3e-2):
     """A copy with every edge scoring <= ``threshold`` removed (numeric and symbolic)."""
-    scores = attribute(model, resolve_inputs(model, x))
+    x = resolve_inputs(model, x)
+    scores = attribute(model, x)
     new = copy.deepcopy(model)
     with torch.no_grad():
         for l, layer in enumerate(new.layers):
@@ -156,6 +203,7 @@ def prune_edge(model, x=None, threshold: float = 3e-2):
                 layer.mask[i, j] = 0
                 if layer.symbolic.is_symbolic(i, j):
                     layer.symbolic.unset_edge(i, j)
+    fold_dropped_means(model, new, x)
     return new
 
 
@@ -203,4 +251,4 @@ def prune_input(model, x=None, threshold: float = 1e-2, active_inputs=None):
 
 
 __all__ = ["PruneError", "subset_model", "mask_nodes", "important_nodes", "prune_node",
-           "prune_edge", "prune", "prune_input", "dead_nodes_removed"]
+           "prune_edge", "prune", "prune_input", "dead_nodes_removed", "fold_dropped_means"]

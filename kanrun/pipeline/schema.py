@@ -91,6 +91,7 @@ class GridConfig(FitSettings):
 
     grids: List[int] = field(default_factory=lambda: [10, 20])
     steps: int = 20  # per grid
+    margin: Optional[float] = None  # KAN.refine margin (fraction of the data range)
 
 
 @dataclass

@@ -106,7 +106,7 @@ def grid_extend(model, data: StageData, cfg: GridConfig):
         raise StageSkipped("stage grid_extend skipped: grid.grids is empty")
     rows: list[dict] = []
     for grid in cfg.grids:
-        model = model.refine(int(grid), x=data.train_input)
+        model = model.refine(int(grid), x=data.train_input, margin=cfg.margin)
         rows += data.fit(model, cfg)
     return model, rows
 

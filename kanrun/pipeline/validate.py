@@ -61,6 +61,9 @@ def check_config(cfg: RunConfig) -> None:
     _check_model(cfg)
     if "grid_extend" in cfg.pipeline.order:
         _check_grids(cfg.model.grid, list(cfg.grid.grids))
+        if cfg.grid.margin is not None and not cfg.grid.margin >= 0:
+            raise RunConfigError(f"grid.margin must be a non-negative fraction of the data "
+                                 f"range (e.g. 0.05) or null, got {cfg.grid.margin}")
 
 
 def prepare(cfg: RunConfig) -> Prepared:

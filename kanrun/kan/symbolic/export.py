@@ -136,17 +136,28 @@ def pull_exp_constants(expr):
     return expr.replace(lambda n: isinstance(n, sympy.exp), split)
 
 
+PHASE_SNAP = 1e-3  # a folded phase this close to +-pi/2 turns cos into sin and back
+
+
 def fold_phases(expr):
-    """sin(u + k) and cos(u + k) with numeric k: k into [-pi/2, pi/2] (sign flips per pi)."""
+    """sin(u + k) and cos(u + k) with numeric k: k into [-pi/2, pi/2] (sign flips per pi);
+    a phase within PHASE_SNAP of +-pi/2 swaps the function (cos(u - pi/2) = sin(u))."""
     def fold(node):
         const, rest = node.args[0].as_coeff_Add()
         if const == 0 or not const.is_Float or rest == 0:
             return node
         turns = round(float(const) / math.pi)
+        phase = float(const) - turns * math.pi
+        sign = -1 if turns % 2 else 1
+        if abs(abs(phase) - math.pi / 2) < PHASE_SNAP:
+            # cos(u + s pi/2) = -s sin(u), sin(u + s pi/2) = s cos(u)   (s = +-1)
+            s = 1 if phase > 0 else -1
+            if isinstance(node, sympy.cos):
+                return -s * sign * sympy.sin(rest)
+            return s * sign * sympy.cos(rest)
         if turns == 0:
             return node
-        inner = type(node)(rest + sympy.Float(float(const) - turns * math.pi))
-        return -inner if turns % 2 else inner
+        return sign * type(node)(rest + sympy.Float(phase))
     return expr.replace(lambda n: isinstance(n, (sympy.sin, sympy.cos)), fold)
 
 
