@@ -36,9 +36,10 @@ def test_version(capsys):
 
 
 @pytest.mark.parametrize("line, words", [
-    ("kanrun ", ["train", "resume", "report"]),
+    ("kanrun ", ["train", "resume", "report", "figure"]),
     ("kanrun re", ["resume", "report"]),
     ("kanrun res", ["resume"]),
+    ("kanrun fi", ["figure"]),
     ("kanrun resume ", []),
 ])
 def test_completion_of_subcommand_names(monkeypatch, capsys, line, words):
