@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 
 from .fastpath import PlainObjective
+from .fastpath_numpy import NumpyObjective
 from .lbfgs import LBFGS
 from .regularize import regularization
 
@@ -177,14 +178,20 @@ def _batches(data, cfg, gen):
         yield xb, yb, xt, yt
 
 
+def _scalar(value) -> float:
+    return float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+
+
 def _train(model, data, cfg: _Settings, optimizer, params) -> dict:
     history = {"train_loss": [], "test_loss": [], "reg": []}
     last = {}
 
     fast = None
-    if isinstance(optimizer, LBFGS) and PlainObjective.supports(
-            model, params, cfg.loss_fn is mse, cfg.uses_penalty):
-        fast = PlainObjective(model, params)
+    if isinstance(optimizer, LBFGS):  # autograd-free objectives: NumPy for small models
+        for kind in (NumpyObjective, PlainObjective):
+            if kind.supports(model, params, cfg.loss_fn is mse, cfg.uses_penalty):
+                fast = kind(model, params)
+                break
 
     def objective(xb, yb):
         if fast is not None and yb.dim() == 2:
@@ -220,7 +227,7 @@ def _train(model, data, cfg: _Settings, optimizer, params) -> dict:
             test_loss = float(cfg.loss_fn(model(xt), yt))
         row = {
             "step": step,
-            "train_loss": math.sqrt(max(float(last["loss"].detach()), 0.0)),
+            "train_loss": math.sqrt(max(_scalar(last["loss"]), 0.0)),
             "test_loss": math.sqrt(max(test_loss, 0.0)),
             "reg": float(last["reg"].detach()) if last["reg"] is not None else 0.0,
         }

@@ -8,8 +8,10 @@ models of science where every evaluation takes a millisecond or less:
 - parameters are views of one flat tensor, so a trial point is one copy;
 - gradients come from ``torch.autograd.grad`` straight into that layout (no accumulation);
 - the optimizer's own arithmetic (directions, dot products, the line search) runs in
-  float64 NumPy on the host, and the inverse-Hessian product uses the compact form
-  (a few small matrix products) instead of the two-loop recursion.
+  float64 NumPy on the host; the curvature pairs live in preallocated buffers and the
+  two-loop recursion runs on their small matrix of dot products;
+- on the CPU the flat vector is read and written through a NumPy view (no tensor copies),
+  and a closure may return its loss and gradient as a float and a NumPy array.
 """
 
 from __future__ import annotations
@@ -34,12 +36,20 @@ class FlatParameters:
             self.x[offset : offset + n].copy_(p.detach().reshape(-1))
             p.data = self.x[offset : offset + n].view_as(p)
             offset += n
+        self.view = None  # NumPy view of x where the dtype and device allow one
+        if self.x.device.type == "cpu" and self.x.dtype in (torch.float32, torch.float64):
+            self.view = self.x.numpy()
 
     def get(self) -> np.ndarray:
+        if self.view is not None:
+            return self.view.astype(np.float64)
         return self.x.detach().cpu().numpy().astype(np.float64)
 
     def set(self, values: np.ndarray) -> None:
-        self.x.copy_(torch.from_numpy(values).to(self.x.dtype))
+        if self.view is not None:
+            self.view[...] = values  # bypasses torch's version counter (nothing keys on it)
+        else:
+            self.x.copy_(torch.from_numpy(values).to(self.x.dtype))
 
     def release(self) -> None:
         for p in self.params:
@@ -78,8 +88,11 @@ class LBFGS:
         self.max_eval = int(max_eval) if max_eval is not None else int(max_iter * 5 / 4)
         self.tol_grad, self.tol_change = tolerance_grad, tolerance_change
         self.m, self.c1, self.c2, self.max_ls = int(history_size), c1, c2, int(max_ls)
-        self.S = np.zeros((0, self.flat.x.numel()))  # history pairs, oldest first
-        self.Y = np.zeros((0, self.flat.x.numel()))
+        n = self.flat.x.numel()
+        self.S = np.zeros((self.m, n))  # curvature pairs in rows 0..count-1, oldest first
+        self.Y = np.zeros((self.m, n))
+        self.rho = []  # 1 / (y . s) of each pair
+        self.count = 0
         self.d = self.t = self.g_prev = self.loss_prev = None
         self.gamma = 1.0
         self.n_iter = 0
@@ -94,6 +107,8 @@ class LBFGS:
             out = closure()
             if isinstance(out, tuple):  # (loss, flat gradient) computed by the closure
                 loss, flat = out
+                if isinstance(flat, np.ndarray):
+                    return float(loss), flat.astype(np.float64, copy=False)
             else:
                 grads = torch.autograd.grad(out, params, allow_unused=True)
                 loss = out
@@ -102,21 +117,46 @@ class LBFGS:
         return float(loss.detach()), flat.detach().cpu().numpy().astype(np.float64)
 
     def _direction(self, g):
-        """-H g with the compact L-BFGS representation (Byrd, Nocedal, Schnabel 1994)."""
-        if len(self.S) == 0:
+        """-H g: the two-loop recursion, its dot products taken from S S-Y products.
+
+        With ``sy[i][j] = s_i . y_j`` the first loop's ``s_i . q`` and the second's
+        ``y_i . r`` follow from scalars, so the vectors are touched by four products only.
+        """
+        c = self.count
+        if c == 0:
             return -g
-        S, Y, gamma = self.S, self.Y, self.gamma
-        a, b = S @ g, Y @ g
-        sty = S @ Y.T
-        R = np.triu(sty)
-        D = np.diag(sty)
-        p = np.linalg.solve(R, a)
-        u = np.linalg.solve(R.T, D * p + gamma * (Y @ (Y.T @ p)) - gamma * b)
-        return -(gamma * g + S.T @ u - gamma * (Y.T @ p))
+        S, Y, rho, gamma = self.S[:c], self.Y[:c], self.rho, self.gamma
+        sy = (S @ Y.T).tolist()
+        sq = (S @ g).tolist()
+        alpha = [0.0] * c
+        for i in range(c - 1, -1, -1):  # q = -g - sum_{j>i} alpha_j y_j
+            row, t = sy[i], -sq[i]
+            for j in range(i + 1, c):
+                t -= alpha[j] * row[j]
+            alpha[i] = t * rho[i]
+        q = np.asarray(alpha) @ Y
+        q += g
+        q *= -1.0
+        yq = (Y @ q).tolist()
+        step = []
+        for i in range(c):  # r = gamma q + sum_{j<i} (alpha_j - beta_j) s_j
+            t = gamma * yq[i]
+            for j in range(i):
+                t += step[j] * sy[j][i]
+            step.append(alpha[i] - t * rho[i])
+        q *= gamma
+        q += np.asarray(step) @ S
+        return q
 
     def _push(self, s, y, ys):
-        self.S = np.vstack([self.S, s])[-self.m :]
-        self.Y = np.vstack([self.Y, y])[-self.m :]
+        c = self.count
+        if c == self.m:  # drop the oldest pair
+            self.S[:-1], self.Y[:-1] = self.S[1:], self.Y[1:]
+            del self.rho[0]
+            c -= 1
+        self.S[c], self.Y[c] = s, y
+        self.rho.append(1.0 / ys)
+        self.count = c + 1
         self.gamma = ys / float(y @ y)
 
     def _phi(self, closure, x0, t, d):
@@ -195,7 +235,7 @@ class LBFGS:
             self.n_iter += 1
             if self.n_iter == 1:
                 d = -g
-                self.S, self.Y = self.S[:0], self.Y[:0]
+                self.count, self.rho = 0, []
                 self.gamma = 1.0
             else:
                 y = g - self.g_prev

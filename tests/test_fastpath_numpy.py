@@ -1,0 +1,132 @@
+"""The NumPy objective for small plain models: loss and gradient against autograd, and fit."""
+
+import numpy as np
+import pytest
+import torch
+
+from kanrun import KAN, create_dataset
+from kanrun.kan import fastpath_numpy
+from kanrun.kan.fastpath import PlainObjective
+from kanrun.kan.fastpath_numpy import NumpyObjective
+
+
+def hellokan(x):
+    return torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2)
+
+
+def _data(n_in, n_out, dtype, n=400):
+    def target(x):
+        base = torch.exp(torch.sin(torch.pi * x[:, :1])) + x.sum(1, keepdim=True) ** 2
+        return base * torch.arange(1, n_out + 1, dtype=x.dtype)
+
+    return create_dataset(target, n_var=n_in, train_num=n, test_num=n, seed=1, dtype=dtype)
+
+
+def _params(model):
+    return [p for n, p in model.named_parameters() if p.requires_grad and "symbolic" not in n]
+
+
+def _reference(model, params, x, y):
+    loss = torch.nn.functional.mse_loss(model(x), y)
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    flat = torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
+                      for g, p in zip(grads, params)])
+    return float(loss.detach()), flat.detach().double().numpy()
+
+
+def _assert_close(got, expected, tol):
+    loss, grad = got
+    ref_loss, ref_grad = expected
+    assert abs(loss - ref_loss) <= tol * abs(ref_loss)
+    assert np.abs(grad - ref_grad).max() <= tol * np.abs(ref_grad).max()
+
+
+# (width, k, grid); grid 20 has too many knots for the comparison count: searchsorted
+CASES = [([2, 5, 1], 3, 5), ([3, 4, 2, 1], 2, 5), ([2, 3, 1], 1, 5), ([2, 3, 2], 3, 5),
+         ([2, 2], 3, 5), ([2, 3, 1], 0, 5), ([1, 3, 1], 2, 5), ([2, 3, 1], 3, 20)]
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+@pytest.mark.parametrize("width,k,grid", CASES)
+def test_loss_and_gradient_match_autograd(width, k, grid, dtype, tol):
+    data = _data(width[0], width[-1], dtype)
+    model = KAN(width=width, grid=grid, k=k, seed=2, dtype=dtype)
+    # non-uniform knots; the points evaluated are not the ones the knots were taken from
+    model.update_grid(data["train_input"])
+    with torch.no_grad():
+        model.layers[0].mask[0, 0] = 0.0
+        model.layers[-1].mask[-1, -1] = 0.0
+        for layer in model.layers:
+            layer.scale_sp.mul_(1.3)
+            layer.scale_base.add_(0.1)
+    params = _params(model)
+    assert NumpyObjective.supports(model, params, loss_is_mse=True, penalty=False)
+    x, y = data["test_input"], data["test_label"]
+    _assert_close(NumpyObjective(model, params)(x, y), _reference(model, params, x, y), tol)
+
+
+def test_parameter_order_and_frozen_scales():
+    data = _data(2, 1, torch.float64)
+    model = KAN(width=[2, 4, 1], grid=4, k=3, seed=0, dtype=torch.float64, sb_trainable=False)
+    params = _params(model)[::-1]  # any order: the gradient follows the parameter list
+    x, y = data["test_input"], data["test_label"]
+    _assert_close(NumpyObjective(model, params)(x, y), _reference(model, params, x, y), 1e-12)
+
+
+def test_grid_update_and_new_data_are_picked_up():
+    data = _data(2, 1, torch.float64)
+    model = KAN(width=[2, 3, 1], grid=5, k=3, seed=0, dtype=torch.float64)
+    params = _params(model)
+    objective = NumpyObjective(model, params)
+    x, y = data["test_input"], data["test_label"]
+    objective(x, y)
+    model.update_grid(data["train_input"])  # knots and coefficients change in place
+    _assert_close(objective(x, y), _reference(model, params, x, y), 1e-12)
+    with torch.no_grad():
+        params[0].mul_(0.5)
+        x.mul_(0.9)  # in-place change of the data: its cached basis is rebuilt
+    _assert_close(objective(x, y), _reference(model, params, x, y), 1e-12)
+    x2, y2 = data["train_input"][:123], data["train_label"][:123]
+    _assert_close(objective(x2, y2), _reference(model, params, x2, y2), 1e-12)
+
+
+def test_supports_only_small_plain_cpu_models():
+    small = KAN(width=[2, 5, 1], grid=5, k=3)
+    assert NumpyObjective.supports(small, _params(small), True, False)
+    assert not NumpyObjective.supports(small, _params(small), True, True)
+    assert not NumpyObjective.supports(small, _params(small), False, False)
+    wide_input = KAN(width=[12, 20, 1], grid=3, k=3)
+    assert NumpyObjective.supports(wide_input, _params(wide_input), True, False)
+    big = KAN(width=[2, 8, 8], grid=3, k=3)
+    assert not NumpyObjective.supports(big, _params(big), True, False)
+    assert PlainObjective.supports(big, _params(big), True, False)
+    mult = KAN(width=[2, [1, 1], 1])
+    assert not NumpyObjective.supports(mult, _params(mult), True, False)
+
+
+def test_fit_reaches_paper_accuracy_with_numpy_objective(monkeypatch):
+    data = create_dataset(hellokan, n_var=2, train_num=1000, test_num=1000, seed=0)
+    used = []
+    original = NumpyObjective.__call__
+
+    def spy(self, x, y):
+        used.append(1)
+        return original(self, x, y)
+
+    monkeypatch.setattr(NumpyObjective, "__call__", spy)
+    histories = [KAN(width=[2, 5, 1], grid=5, k=3, seed=0).fit(data, opt="LBFGS", steps=20)
+                 for _ in range(2)]
+    assert used
+    assert histories[0] == histories[1]  # deterministic
+    assert histories[0]["test_loss"][-1] <= 1e-2
+
+
+def test_fit_agrees_with_the_torch_objective(monkeypatch):
+    data = _data(2, 1, torch.float64)
+    runs = []
+    for limit in (fastpath_numpy.MAX_HIDDEN_EDGES, -1):  # -1: fit uses PlainObjective
+        monkeypatch.setattr(fastpath_numpy, "MAX_HIDDEN_EDGES", limit)
+        model = KAN(width=[2, 3, 1], grid=5, k=3, seed=0, dtype=torch.float64)
+        runs.append(model.fit(data, steps=2))
+    for key in ("train_loss", "test_loss"):
+        assert np.allclose(runs[0][key], runs[1][key], rtol=1e-6, atol=0)
