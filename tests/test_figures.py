@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -132,3 +137,37 @@ def test_cli_lists_figures_and_rejects_bad_input(kanrun_cli, tmp_path):
     bad = kanrun_cli("figure", "scaling", "--quick", "stepz=1", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown key 'stepz'" in bad.stderr
     assert not (tmp_path / "figures").exists()
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as fh:
+                    if marker.encode() in fh.read():
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to find the workers")
+def test_sigterm_stops_the_workers_and_keeps_finished_jobs(tmp_path):
+    marker = f"KANRUN_TEST_MARKER={tmp_path.name}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", marker.split("=")[0]: marker.split("=")[1]}
+    out = tmp_path / "special"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kanrun.cli", "figure", "special", "--quick", "--jobs", "2",
+         "--out", str(out), "steps=200"], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list((out / "jobs").glob("*.json")):
+        time.sleep(0.5)
+    assert list((out / "jobs").glob("*.json")), "no job finished within 2 minutes"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "stopped" in err
+    time.sleep(2)
+    assert _processes_with(marker) == []  # no worker left running
+    assert not (out / "README.md").exists()  # no partial figure

@@ -8,9 +8,16 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
+
+
+def _stop(signum, frame):
+    # SIGTERM like Ctrl-C: joblib then stops its worker processes (none is left running);
+    # finished jobs stay in OUT/jobs/ and the next run reuses them
+    raise KeyboardInterrupt
 
 
 def _parser(names) -> argparse.ArgumentParser:
@@ -48,6 +55,7 @@ def main(argv: list[str]) -> int:
         print("error: --out names one folder; use it with one figure, not 'all'",
               file=sys.stderr)
         return 2
+    signal.signal(signal.SIGTERM, _stop)
     for name in names:
         start = time.perf_counter()
 
@@ -61,6 +69,10 @@ def main(argv: list[str]) -> int:
         except FigureError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            print(f"{name}: stopped; finished jobs are kept and reused by the next run",
+                  file=sys.stderr)
+            return 130
         print(f"{name}: wrote {out} in {time.perf_counter() - start:.0f} s "
               f"(see {out / 'README.md'})", flush=True)
     return 0
