@@ -1,5 +1,6 @@
 """The KAN model: shapes, gradients, multiplication nodes, grids, checkpoints."""
 
+import copy
 import pickle
 
 import pytest
@@ -176,3 +177,43 @@ def test_bad_width_and_settings_have_clear_errors():
         KAN(width=[2, 1], base_fun="nope")
     with pytest.raises(ValueError, match="grid"):
         KAN(width=[2, 1], grid=0)
+
+
+def test_update_grid_with_labels_keeps_the_rmse_within_one_percent(data64):
+    """A coarse hidden layer re-knotted mid-training cannot keep its curve exactly (the
+    plain update raises the RMSE here by ~2.7x); given labels, the update moves the knots
+    only as far as keeps the RMSE within 1% (fit does so with grid_update_tolerance)."""
+    x, y = data64["train_input"], data64["train_label"]
+    trained = KAN(width=[2, 5, 1], grid=5, k=3, seed=0, dtype=torch.float64)
+    trained.update_grid(x)
+    trained.fit(data64, steps=5, update_grid=False)
+    before = rmse(trained, x, y)
+    plain = copy.deepcopy(trained)
+    assert plain.update_grid(x) == 1.0
+    assert rmse(plain, x, y) > 1.5 * before  # what the issue is about
+    kept = copy.deepcopy(trained)
+    moved = kept.update_grid(x, y, tolerance=0.01)
+    assert moved in (0.0, 0.25)
+    assert rmse(kept, x, y) <= 1.01 * before
+    # a tolerance the full move satisfies lets the knots go all the way
+    loose = copy.deepcopy(trained)
+    assert loose.update_grid(x, y, tolerance=10.0) == 1.0
+    assert torch.equal(loose.layers[1].grid, plain.layers[1].grid)
+
+
+def test_fit_can_keep_the_loss_at_every_grid_update(data64):
+    model = KAN(width=[2, 5, 1], grid=5, k=3, seed=0, dtype=torch.float64)
+    moves = []
+    original = KAN.update_grid
+
+    def spy(self, *args, **kwargs):
+        moves.append(original(self, *args, **kwargs))
+        return moves[-1]
+
+    KAN.update_grid = spy
+    try:
+        history = model.fit(data64, steps=20, grid_update_tolerance=0.01)
+    finally:
+        KAN.update_grid = original
+    assert len(moves) == 4 and set(moves) <= {0.0, 0.25, 1.0}  # every 5 steps up to 20
+    assert history["test_loss"][-1] < 1e-2

@@ -56,6 +56,7 @@ class _Settings:
     seed: int
     max_iter: int
     history_size: int
+    grid_update_tolerance: float | None = None
 
     @property
     def grid_update_freq(self) -> int:
@@ -115,6 +116,7 @@ def fit(
     seed: int = 0,
     max_iter: int = 20,
     history_size: int = 10,
+    grid_update_tolerance: float | None = None,
 ) -> dict:
     """Train ``model`` in place and return ``{"train_loss", "test_loss", "reg"}`` per step.
 
@@ -122,6 +124,11 @@ def fit(
     that of the last evaluation of the step, as in pykan. ``callback(row)`` receives a dict
     (step, train_loss, test_loss, reg) after every step and may return True to stop early.
     Raises :class:`NonFiniteLossError` (model restored to the last finite state) on NaN/inf.
+    Grid updates move the knots to the data unconditionally, as pykan does; with
+    ``grid_update_tolerance`` (e.g. 0.01) a move that would raise the batch's RMSE by more
+    than that (relative) is shortened or skipped (see :meth:`KAN.update_grid`). That keeps
+    the loss, but also keeps knots that no longer cover the data (a later ``refine`` then
+    changes the function more), so it is off by default.
     """
     if opt not in ("LBFGS", "Adam"):
         raise FitError(f"opt must be 'LBFGS' or 'Adam', got {opt!r}")
@@ -135,7 +142,8 @@ def fit(
                     float(lamb_entropy), float(lamb_coef), float(lamb_coefdiff),
                     bool(update_grid), int(grid_update_num), int(start_grid_update_step),
                     int(stop_grid_update_step), loss_fn or mse, callback, int(seed),
-                    int(max_iter), int(history_size))
+                    int(max_iter), int(history_size),
+                    None if grid_update_tolerance is None else float(grid_update_tolerance))
     data = _prepare(model, data)
     # the affine parameters of layers without symbolic edges get no gradient: leave them out
     idle = {id(p) for layer in model.layers if not layer.symbolic.active
@@ -216,7 +224,10 @@ def _train(model, data, cfg: _Settings, optimizer, params) -> dict:
         xb, yb, xt, yt = next(batches)
         backup = {key: value.clone() for key, value in model.state_dict().items()}
         if cfg.grid_update_due(step):
-            model.update_grid(xb)
+            if cfg.grid_update_tolerance is None:
+                model.update_grid(xb)
+            else:
+                model.update_grid(xb, yb, cfg.grid_update_tolerance, cfg.loss_fn)
         if isinstance(optimizer, LBFGS):
             optimizer.step(lambda xb=xb, yb=yb: objective(xb, yb))
         else:

@@ -209,13 +209,17 @@ class KANLayer(nn.Module):
         flat = (hi - lo).squeeze(1) <= 1e-6 * (1 + lo.abs().squeeze(1))
         return torch.where(flat.unsqueeze(1), old.to(knots.dtype), knots)
 
-    def update_grid(self, x: torch.Tensor) -> None:
+    def update_grid(self, x: torch.Tensor, alpha: float = 1.0) -> None:
         """Move the knots to the sample distribution of ``x`` (m, in) and refit each spline
-        to its previous values on the samples (least squares)."""
+        to its previous values on the samples (least squares). ``alpha`` < 1 moves them
+        only that fraction of the way (a smaller change of the function)."""
         with torch.no_grad():
             x = x.to(self.grid.dtype)
-            new_grid = spline.extend_grid(self.adaptive_knots(x), self.k)
-            self._refit(new_grid, x)
+            knots = self.adaptive_knots(x)
+            if alpha != 1.0:
+                old = self.interior_knots().to(knots.dtype)
+                knots = old + float(alpha) * (knots - old)
+            self._refit(spline.extend_grid(knots, self.k), x)
 
     def refined(self, num: int, x: torch.Tensor | None = None,
                 margin: float | None = None) -> KANLayer:

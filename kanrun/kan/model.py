@@ -23,6 +23,10 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.f
           "bfloat16": torch.bfloat16}
 
 
+# fractions of the way to the data's knots tried by a loss-keeping grid update
+GRID_MOVES = (1.0, 0.25)
+
+
 class KANConfigError(ValueError):
     """The model was configured with impossible settings; the message says what to change."""
 
@@ -290,13 +294,37 @@ class KAN(InterpretMixin, nn.Module):
 
     # ------------------------------------------------------------------ grids
     @torch.no_grad()
-    def update_grid(self, x: torch.Tensor) -> None:
-        """Adapt every layer's knots to the distribution of its inputs on data ``x``."""
+    def update_grid(self, x: torch.Tensor, y: torch.Tensor | None = None,
+                    tolerance: float = 0.01, loss_fn=None) -> float:
+        """Adapt every layer's knots to the distribution of its inputs on data ``x``.
+
+        Re-knotting a coarse spline cannot always represent the old curve exactly. With
+        labels ``y`` the update keeps the function: if the RMSE (sqrt of ``loss_fn``, MSE by
+        default) on (x, y) would grow by more than ``tolerance`` (relative), the knots move
+        only a quarter of the way, or not at all (GRID_MOVES). Returns the fraction moved.
+        """
         self._check_input(x)
         x = x.to(self.dtype)
+        if y is None:
+            self._update_grid(x, 1.0)
+            return 1.0
+        y = y.to(self.dtype) if y.is_floating_point() else y
+        loss = loss_fn or (lambda pred, target: torch.mean((pred - target) ** 2))
+        before = float(loss(self(x), y))
+        saved = [(layer.grid.clone(), layer.coef.clone()) for layer in self.layers]
+        for alpha in GRID_MOVES:
+            self._update_grid(x, alpha)
+            if float(loss(self(x), y)) <= before * (1.0 + tolerance) ** 2:
+                return alpha
+            for layer, (grid, coef) in zip(self.layers, saved):
+                layer.grid.copy_(grid)
+                layer.coef.copy_(coef)
+        return 0.0
+
+    def _update_grid(self, x: torch.Tensor, alpha: float) -> None:
         affine = self._affine_active()
         for l, layer in enumerate(self.layers):
-            layer.update_grid(x)
+            layer.update_grid(x, alpha)
             x = self._after_layer(layer(x), l, affine)
 
     @torch.no_grad()
