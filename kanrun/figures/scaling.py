@@ -12,7 +12,7 @@ from .output import (
     write_csv,
     write_markdown,
 )
-from .training import kan_schedule, mlp_job, mlp_widths
+from .training import mlp_widths, train_kans_and_mlps
 
 ABOUT = "paper Fig 3.1: scaling laws of the five toy functions, KANs vs MLPs"
 PAPER_SLOPE = -4.0  # KAN theory alpha = k + 1; the paper's KANs "almost saturate" it
@@ -50,10 +50,7 @@ def _jobs(s: dict):
 def run(ctx: FigureContext) -> None:
     s = ctx.settings()
     kan_jobs, mlp_jobs = _jobs(s)
-    kans = ctx.map(kan_schedule, kan_jobs,
-                   label=lambda j: f"KAN {j['width']} on {j['dataset']['function']}")
-    mlps = ctx.map(mlp_job, mlp_jobs,
-                   label=lambda j: f"MLP {j['width']} on {j['dataset']['function']}")
+    kans, mlps = train_kans_and_mlps(ctx, kan_jobs, mlp_jobs)
     points = []
     for job, res in zip(kan_jobs, kans):
         for r in res["rows"]:

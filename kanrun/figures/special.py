@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .context import FigureContext, sci
 from .output import markdown_table, new_figure, save_png, write_csv, write_markdown
-from .training import kan_schedule, mlp_job, mlp_widths
+from .training import mlp_widths, train_kans_and_mlps
 
 ABOUT = "paper Table 1: the 15 special functions, smallest/best KAN vs MLP"
 
@@ -79,10 +79,7 @@ def summarize(name: str, kan_runs: list[tuple[list, dict]], mlp_runs: list[tuple
 def run(ctx: FigureContext) -> None:
     s = ctx.settings()
     kan_jobs, mlp_jobs = _jobs(s)
-    kans = ctx.map(kan_schedule, kan_jobs,
-                   label=lambda j: f"KAN {j['width']} on {j['dataset']['function']}")
-    mlps = ctx.map(mlp_job, mlp_jobs,
-                   label=lambda j: f"MLP {j['width']} on {j['dataset']['function']}")
+    kans, mlps = train_kans_and_mlps(ctx, kan_jobs, mlp_jobs)
     all_rows, summary = [], []
     for name in s["functions"]:
         k = [(j["width"], r) for j, r in zip(kan_jobs, kans) if j["dataset"]["function"] == name]

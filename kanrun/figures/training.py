@@ -80,6 +80,15 @@ def mlp_job(job: dict) -> dict:
             "seconds": round(time.perf_counter() - start, 2)}
 
 
+def train_kans_and_mlps(ctx, kan_jobs: list[dict], mlp_jobs: list[dict]):
+    """Run the KAN and the MLP jobs of a per-function figure; returns both result lists."""
+    def label(kind):
+        return lambda j: f"{kind} {j['width']} on {j['dataset']['function']}"
+
+    return (ctx.map(kan_schedule, kan_jobs, label=label("KAN")),
+            ctx.map(mlp_job, mlp_jobs, label=label("MLP")))
+
+
 def mlp_widths(n_in: int, n_out: int, depths, widths) -> list[list[int]]:
     """Every MLP shape [n_in, w, ..., w, n_out] with ``depth`` linear layers."""
     return [[n_in] + [w] * (d - 1) + [n_out] for d in depths for w in widths]
