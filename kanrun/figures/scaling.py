@@ -38,7 +38,8 @@ def _jobs(s: dict):
         kan_jobs.append({"dataset": data, "dtype": s["dtype"], "width": list(f["width"]),
                          "grids": grids, "steps": int(s["steps"]), "seed": int(s["seed"]),
                          "update_grid": s["update_grid"],
-                         "refine_margin": s["refine_margin"]})
+                         "refine_margin": s["refine_margin"],
+                         "kan_options": dict(s.get("kan_options") or {})})
         n_in, n_out = f["width"][0], f["width"][-1]
         for width in mlp_widths(n_in, n_out, s["mlp"]["depths"], s["mlp"]["widths"]):
             mlp_jobs.append({"dataset": data, "dtype": s["dtype"], "width": width,
@@ -123,8 +124,9 @@ def _readme(ctx, s, summary, points) -> None:
     text = f"""# Scaling laws (paper Fig 3.1){' — quick variant' if ctx.quick else ''}
 
 KANs of the paper's shapes trained {s['steps']} LBFGS steps on each grid of {s['grids']}
-(grid extension between grids); MLPs of depths {s['mlp']['depths']} and widths
-{s['mlp']['widths']} ({s['mlp']['activation']}) trained {s['mlp']['steps']} LBFGS steps.
+(grid extension between grids; KAN options {s.get('kan_options') or {}}); MLPs of
+depths {s['mlp']['depths']} and widths {s['mlp']['widths']} ({s['mlp']['activation']})
+trained {s['mlp']['steps']} LBFGS steps.
 {s['dataset']['n_train']} training points, {s['dtype']}, seed {s['seed']}.
 Compute: {minutes:.1f} CPU-minutes (one thread per job).
 

@@ -34,14 +34,15 @@ def kan_schedule(job: dict) -> dict:
 
     ``update_grid``: 'first' (grid updates from samples in the first stage only, the
     setting deep or long schedules need), 'always' (every stage, pykan's default) or 'never'.
-    ``refine_margin``: see KAN.refine (None keeps the old grid range, only widened to
-    cover the data). Returns one row per grid and, with ``record_steps``, every step's losses.
+    ``kan_options``: more KAN arguments (e.g. sb_trainable). ``refine_margin``: see
+    KAN.refine (None keeps the old grid range, only widened to cover the data).
+    Returns one row per grid and, with ``record_steps``, every step's losses.
     """
     data = dataset(job["dataset"])
     dtype = DTYPES[job.get("dtype", "float32")]
     data = {k: v.to(dtype) for k, v in data.items()}
     model = KAN(width=job["width"], grid=job["grids"][0], k=job.get("k", 3),
-                seed=job["seed"], dtype=dtype)
+                seed=job["seed"], dtype=dtype, **job.get("kan_options", {}))
     mode = job.get("update_grid", "first")
     rows, steps_rows = [], []
     for i, grid in enumerate(job["grids"]):
