@@ -38,8 +38,9 @@ def _jobs(s: dict):
         kan_jobs.append({"dataset": data, "dtype": s["dtype"], "width": list(f["width"]),
                          "grids": grids, "steps": int(s["steps"]), "seed": int(s["seed"]),
                          "update_grid": s["update_grid"],
-                         "refine_margin": s["refine_margin"],
-                         "kan_options": dict(s.get("kan_options") or {})})
+                         "refine_margin": s["refine_margin"]})
+        if f.get("kan_options"):
+            kan_jobs[-1]["kan_options"] = dict(f["kan_options"])
         n_in, n_out = f["width"][0], f["width"][-1]
         for width in mlp_widths(n_in, n_out, s["mlp"]["depths"], s["mlp"]["widths"]):
             mlp_jobs.append({"dataset": data, "dtype": s["dtype"], "width": width,
@@ -115,6 +116,12 @@ def _plot(ctx, s, points) -> None:
     save_png(fig, ctx.out / "scaling.png")
 
 
+def _options(s) -> str:
+    chosen = [f"{f['function']} {dict(f['kan_options'])}" for f in s["functions"]
+              if f.get("kan_options")]
+    return ", ".join(chosen) or "none"
+
+
 def _readme(ctx, s, summary, points) -> None:
     rows = [[r["function"], r["kan_shape"], f"{r['kan_slope']:.2f}" if r["kan_slope"] else "-",
              sci(r["kan_best_test"]), r["kan_best_params"] or "-", sci(r["mlp_best_test"]),
@@ -124,7 +131,7 @@ def _readme(ctx, s, summary, points) -> None:
     text = f"""# Scaling laws (paper Fig 3.1){' — quick variant' if ctx.quick else ''}
 
 KANs of the paper's shapes trained {s['steps']} LBFGS steps on each grid of {s['grids']}
-(grid extension between grids; KAN options {s.get('kan_options') or {}}); MLPs of
+(grid extension between grids; per-function KAN options: {_options(s)}); MLPs of
 depths {s['mlp']['depths']} and widths {s['mlp']['widths']} ({s['mlp']['activation']})
 trained {s['mlp']['steps']} LBFGS steps.
 {s['dataset']['n_train']} training points, {s['dtype']}, seed {s['seed']}.
