@@ -37,7 +37,7 @@ def _jobs(s: dict):
         grids = [g for g in s["grids"] if g <= f.get("max_grid", max(s["grids"]))]
         kan_jobs.append({"dataset": data, "dtype": s["dtype"], "width": list(f["width"]),
                          "grids": grids, "steps": int(s["steps"]), "seed": int(s["seed"]),
-                         "update_grid": s["update_grid"],
+                         "update_grid": f.get("update_grid", s["update_grid"]),
                          "refine_margin": s["refine_margin"]})
         if f.get("kan_options"):
             kan_jobs[-1]["kan_options"] = dict(f["kan_options"])
@@ -119,6 +119,8 @@ def _plot(ctx, s, points) -> None:
 def _options(s) -> str:
     chosen = [f"{f['function']} {dict(f['kan_options'])}" for f in s["functions"]
               if f.get("kan_options")]
+    chosen += [f"{f['function']} update_grid={f['update_grid']}" for f in s["functions"]
+               if f.get("update_grid")]
     return ", ".join(chosen) or "none"
 
 
