@@ -31,9 +31,9 @@ def section(name: str) -> str:
     readme = re.sub(r"^# ", "## ", readme, count=1, flags=re.M)
     extra = " ".join(info.get("overrides", []))
     wall = info.get("wall_seconds")
+    timing = info.get("wall_note") or (f"{wall / 60:.1f} min" if wall else "not recorded")
     how = (f"Command: `kanrun figure {name} --jobs {info.get('jobs', 2)}"
-           f"{' ' + extra if extra else ''}` — wall time "
-           f"{f'{wall / 60:.1f} min' if wall else 'not recorded'} on this 2-core machine.\n\n")
+           f"{' ' + extra if extra else ''}` — wall time {timing} on this 2-core machine.\n\n")
     head, _, body = readme.partition("\n")
     return f"{head}\n\n{how}{body.strip()}\n"
 
