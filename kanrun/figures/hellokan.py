@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
+
+from kanrun.pipeline.artifacts import read_stage_rows
 
 from .context import FigureContext, sci
 from .output import markdown_table, new_figure, save_png, write_markdown
@@ -22,10 +23,7 @@ def run(ctx: FigureContext) -> None:
     run_dir = (ctx.out / "run").resolve()
     job = {"run_dir": str(run_dir), "overrides": list(s["overrides"]), "dataset": {}}
     (res,) = ctx.map(pipeline_job, [job], label=lambda j: "hellokan pipeline")
-    stages = []
-    if (run_dir / "stages.csv").is_file():
-        with open(run_dir / "stages.csv", newline="") as fh:
-            stages = list(csv.DictReader(fh))
+    stages = read_stage_rows(run_dir / "stages.csv")
     panels = [(row["stage"], run_dir / "plots" / f"network_{row['stage']}.png")
               for row in stages]
     panels = [(name, path) for name, path in panels if path.is_file()]

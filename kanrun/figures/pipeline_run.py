@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import shutil
 from pathlib import Path
+
+from kanrun.pipeline.artifacts import read_stage_rows
 
 
 def pipeline_job(job: dict) -> dict:
@@ -29,11 +30,7 @@ def pipeline_job(job: dict) -> dict:
         code, metrics = execute(cfg, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "figure_job.log").write_text(log.getvalue())
-    stages = {}
-    if (run_dir / "stages.csv").is_file():
-        with open(run_dir / "stages.csv", newline="") as fh:
-            for row in csv.DictReader(fh):
-                stages[row["stage"]] = row
+    stages = {row["stage"]: row for row in read_stage_rows(run_dir / "stages.csv")}
     numeric = stages.get("grid_extend") or stages.get("prune") or stages.get("train") or {}
     metrics = metrics or {}
     return {

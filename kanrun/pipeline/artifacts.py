@@ -76,6 +76,15 @@ def write_csv(path: Path, columns, rows) -> None:
     write_text(path, buffer.getvalue())
 
 
+def read_stage_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of a stages.csv as strings ([] when the file is missing or unreadable)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return [row for row in csv.DictReader(handle) if row.get("stage")]
+    except (OSError, csv.Error):
+        return []
+
+
 def read_loss_rows(path: Path) -> list[dict]:
     """Rows of a losses.csv with their numeric types back (exactly as written)."""
     with open(path, encoding="utf-8", newline="") as handle:

@@ -8,7 +8,6 @@ the record says what is missing in ``status`` and ``error``.
 
 from __future__ import annotations
 
-import csv
 import glob
 import json
 import logging
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from kanrun.pipeline.artifacts import read_stage_rows
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +103,6 @@ def _read_yaml(path: Path) -> Any:
         return None
 
 
-def _read_stages(path: Path) -> list[dict[str, str]]:
-    try:
-        with path.open(newline="") as handle:
-            return [row for row in csv.DictReader(handle) if row.get("stage")]
-    except (OSError, csv.Error):
-        return []
-
-
 def _number(value: Any) -> float:
     try:
         number = float(value)
@@ -168,7 +161,7 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     config = config if isinstance(config, dict) else {}
     metrics = _read_json(run_dir / "metrics.json")
     formula = _read_json(run_dir / "formula.json") or {}
-    stages = _read_stages(run_dir / "stages.csv")
+    stages = read_stage_rows(run_dir / "stages.csv")
     model = config.get("model") if isinstance(config.get("model"), dict) else {}
 
     record: dict[str, Any] = {
