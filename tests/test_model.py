@@ -217,3 +217,17 @@ def test_fit_can_keep_the_loss_at_every_grid_update(data64):
         KAN.update_grid = original
     assert len(moves) == 4 and set(moves) <= {0.0, 0.25, 1.0}  # every 5 steps up to 20
     assert history["test_loss"][-1] < 1e-2
+
+
+def test_cached_and_uncached_forward_agree_to_the_last_bit():
+    # fit evaluates the first layer from cached inputs; the model it returns does not
+    x = torch.rand(4096, 3, generator=torch.Generator().manual_seed(1)) * 4 - 2
+    model = KAN(width=[3, 4, 2], grid=5, k=3, seed=0)
+    with torch.no_grad():
+        plain = model(x)
+        model.cache_inputs(True)
+        try:
+            cached = model(x)
+        finally:
+            model.cache_inputs(False)
+    assert torch.equal(plain, cached)

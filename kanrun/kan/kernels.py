@@ -14,6 +14,12 @@ import torch
 from . import spline
 
 
+def silu(x: torch.Tensor) -> torch.Tensor:
+    """The one SiLU of the library, ``x * sigmoid(x)``: the layer's base function, the
+    kernels and the cached first-layer inputs all use it, so every path agrees bit for bit."""
+    return x * torch.sigmoid(x)
+
+
 def layer_forward(xt, base_t, coef, scale_base, scale_sp, mask, grid, tables, k, basis_t,
                   need_dx: bool):
     """Returns ``(y_t, saved)``. ``base_t`` None means silu, computed (and later

@@ -18,11 +18,11 @@ import torch
 from torch import nn
 
 from . import spline
-from .kernels import SplineLayerFunction
+from .kernels import SplineLayerFunction, silu
 from .symbolic.edges import SymbolicEdges
 
 BASE_FUNCTIONS = {
-    "silu": torch.nn.functional.silu,
+    "silu": silu,
     "identity": lambda x: x,
     "zero": torch.zeros_like,
     "tanh": torch.tanh,
