@@ -105,7 +105,7 @@ def extract_formula(model, bundle: DatasetBundle, digits: int,
             f"formula skipped: {remaining} edge(s) are still splines; add auto_symbolic to "
             f"pipeline.order (or lower pipeline.stages.auto_symbolic.r2_threshold)")
     names = list(bundle.input_names)
-    exprs = model.symbolic_formula(var_names=names, digits=digits)
+    exprs, _ = model.symbolic_formula(var_names=names, digits=digits)
     if isinstance(exprs, sympy.Basic):
         exprs = [exprs]
     exprs = [sympy.sympify(e) for e in exprs]
