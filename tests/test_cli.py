@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,8 +49,10 @@ def test_default_run_recovers_the_formula(kanrun_cli, tmp_path):
     proc = kanrun_cli("train", f"hydra.run.dir={run_dir}", cwd=tmp_path, timeout=600)
     wall = time.perf_counter() - started
     assert proc.returncode == 0, proc.stderr[-3000:]
-    last_line = proc.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("formula: y = ") and last_line.endswith("(recovered)"), last_line
+    *_, formula_line, last_line = proc.stderr.strip().splitlines()
+    assert formula_line.startswith("formula: y = ") and formula_line.endswith("(recovered)")
+    assert re.fullmatch(r"best stage \w+ \(test RMSE [0-9.e+-]+\); run folder: .+", last_line)
+    assert last_line.endswith(str(run_dir)), last_line
 
     formula = json.loads((run_dir / "formula.json").read_text())
     assert formula["variables"] == ["x1", "x2"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from kanrun.cli.execute import execute
+from kanrun.cli.execute import EXIT_BAD_INPUT, execute, remove_unstarted_run
 
 CONFIG_PATH = "pkg://kanrun.configs"
 CONFIG_NAME = "train"
@@ -28,6 +28,8 @@ def _task(cfg: DictConfig):
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     code, metrics = execute(cfg, run_dir)
+    if code == EXIT_BAD_INPUT and hydra_cfg.mode != RunMode.MULTIRUN:
+        remove_unstarted_run(run_dir)  # a sweep's report lists its failed jobs: keep those
     if code:
         if hydra_cfg.mode == RunMode.MULTIRUN and code < 128:  # a signal stops the sweep too
             _FAILED_JOBS.append(f"job {hydra_cfg.job.num} ({run_dir})")
@@ -39,10 +41,41 @@ def _task(cfg: DictConfig):
 _app = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=CONFIG_NAME)(_task)
 
 
+def unknown_override(argv: list[str]) -> str | None:
+    """Our message for a plain override of a key the schema lacks (``model.widht=5``).
+
+    Hydra would answer "use +model.widht"; that adds the key, which the run then rejects.
+    Group choices (``dataset=formula``), ``+``/``~`` overrides and ``hydra.*`` keys pass.
+    """
+    from kanrun.pipeline.schema import unknown_keys
+
+    for word in argv:
+        key, eq, _ = word.partition("=")
+        if not eq or word.startswith(("-", "+", "~")) or "/" in key or key.startswith("hydra"):
+            continue
+        nested: dict = {}
+        node = nested
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = None
+        found = unknown_keys(nested)
+        if found:
+            name, close = found[0]
+            hint = f" Did you mean '{close}'?" if close else ""
+            return (f"error: unknown config key '{name}'.{hint} (kanrun train --cfg job shows "
+                    f"every key)")
+    return None
+
+
 def main(argv: list[str]) -> int:
     """Run the Hydra app on ``argv`` (the words after `kanrun train`)."""
     from kanrun.pipeline import register_configs
 
+    message = unknown_override(argv)
+    if message:
+        print(message, file=sys.stderr)
+        return EXIT_BAD_INPUT
     register_configs()
     saved = sys.argv
     sys.argv = [saved[0], *argv]
