@@ -28,6 +28,9 @@ def test_worsenings_best_stage_and_what_to_keep():
     recovered = run[:-1] + rows(("grid_extend", 1e-3))  # 1e-3 < 3 x 6e-4: recovered
     assert unrecovered(recovered) == [] and stage_to_keep(recovered, "auto") is None
     assert stage_to_keep(recovered, "best") == "train"
+    # recovered by grid_extend, lost again by auto_symbolic: not a sparsify loss to undo
+    later = recovered + rows(("auto_symbolic", 5e-2))
+    assert unrecovered(later) == [] and stage_to_keep(later, "auto") is None
     # a skipped stage and a NaN are not stages to compare with
     odd = rows(("train", 1e-2)) + rows(("sparsify", 9.0), status="skipped") + rows(
         ("prune", float("nan")), ("grid_extend", 2e-2))

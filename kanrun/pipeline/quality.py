@@ -59,14 +59,17 @@ def best_stage(rows: list[dict]) -> tuple[str, float] | None:
 
 
 def unrecovered(rows: list[dict], factor: float = WORSE_FACTOR) -> list[dict]:
-    """Losses of the lossy stages (sparsify, prune) that the run's end did not make good:
-    the last completed stage's test error is still ``factor`` x the error before the loss."""
+    """Losses of the lossy stages (sparsify, prune) that no later stage made good: every
+    completed stage after the loss still has ``factor`` x the error before it."""
     done = _completed(rows)
-    if not done:
-        return []
-    final = _error(done[-1])
-    return [w for w in worsenings(rows, factor)
-            if w["stage"] in LOSSY_STAGES and final >= factor * w["before"]]
+    out = []
+    for w in worsenings(rows, factor):
+        if w["stage"] not in LOSSY_STAGES:
+            continue
+        at = max(k for k, r in enumerate(done) if r["stage"] == w["stage"])
+        if all(_error(r) >= factor * w["before"] for r in done[at + 1:]):
+            out.append(w)
+    return out
 
 
 def stage_to_keep(rows: list[dict], mode: str, factor: float = WORSE_FACTOR) -> str | None:

@@ -272,6 +272,7 @@ class Runner:
                 self.model, self.data["train_input"], self.data["train_label"])
             metrics["test_accuracy"] = describe.accuracy(
                 self.model, self.data["test_input"], self.data["test_label"])
+            metrics["formula_test_accuracy"] = formula.test_accuracy if formula else None
         artifacts.write_json(record.run_dir / "metrics.json", metrics)
         self.display.finish(record.stage_rows, formula, metrics)
         best_text = (f"best stage {best[0]} (test RMSE {best[1]:.3e}); " if best else "")
