@@ -237,7 +237,8 @@ class Runner:
         record = self.record
         record.write_tables()
         if self.cfg.pipeline.plots and record.loss_rows:
-            plots.write_run_plots(record.plots, record.loss_rows, record.stage_rows)
+            plots.write_run_plots(record.plots, record.loss_rows, record.stage_rows,
+                                  self.bundle.task)
         rows, factor = record.stage_rows, self.cfg.pipeline.worse_factor
         last_stage = next((r["stage"] for r in reversed(rows) if r.get("status") == "completed"),
                           None)
