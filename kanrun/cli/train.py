@@ -49,7 +49,13 @@ def unknown_override(argv: list[str]) -> str | None:
     """
     from kanrun.pipeline.schema import unknown_keys
 
-    for word in argv:
+    if {"-sc", "--shell-completion"} & set(argv):
+        return None
+    value_flags = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
+                   "-p", "--package", "-c", "--cfg", "-i", "--info", "--experimental-rerun"}
+    for before, word in zip([None, *argv], argv):
+        if before in value_flags:
+            continue
         key, eq, _ = word.partition("=")
         if not eq or word.startswith(("-", "+", "~")) or "/" in key or key.startswith("hydra"):
             continue
