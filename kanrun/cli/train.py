@@ -6,10 +6,12 @@ Everything Hydra offers works: overrides, +experiment=NAME, -m sweeps, --cfg job
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import hydra
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from kanrun.cli.execute import EXIT_BAD_INPUT, execute, remove_unstarted_run
@@ -36,6 +38,24 @@ def _task(cfg: DictConfig):
             return None
         sys.exit(code)
     return metrics["test_rmse"] if metrics else None  # what a sweeper (e.g. optuna) minimizes
+
+
+class SweepFailures(Callback):
+    """After a sweep, the jobs whose run folder did not complete (any launcher: the joblib
+    and submitit workers are other processes), so that ``kanrun train -m`` exits 1."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        for run_dir in sorted(p.parent.parent for p in sweep_dir.glob("**/.hydra/config.yaml")):
+            if any(str(run_dir) in entry for entry in _FAILED_JOBS):
+                continue
+            metrics = run_dir / "metrics.json"
+            try:
+                status = json.loads(metrics.read_text()).get("status")
+            except (OSError, ValueError):
+                status = None
+            if status != "completed":
+                _FAILED_JOBS.append(f"{run_dir} ({status or 'did not start'})")
 
 
 _app = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=CONFIG_NAME)(_task)
