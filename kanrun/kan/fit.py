@@ -175,8 +175,9 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad and id(p) not in idle]
     if not params:
         raise FitError("the model has no trainable parameters")
-    n_threads, caller_threads = fit_threads(model, data["train_input"].shape[0], threads), \
-        torch.get_num_threads()
+    rows = data["train_input"].shape[0] if cfg.batch == -1 else min(cfg.batch,
+                                                                     data["train_input"].shape[0])
+    n_threads, caller_threads = fit_threads(model, rows, threads), torch.get_num_threads()
     model.cache_inputs(True)
     if opt == "Adam":
         optimizer = torch.optim.Adam(params, lr=cfg.lr)
