@@ -12,7 +12,6 @@ Between layers every subnode and node has an affine map (``subnode_scale/bias``,
 from __future__ import annotations
 
 import copy
-import inspect
 
 import torch
 from torch import nn
@@ -360,8 +359,9 @@ class KAN(InterpretMixin, PykanMixin, nn.Module):
         return new
 
     # ------------------------------------------------------------------ training & io
-    def fit(self, data, **kwargs) -> dict:
-        return _fit(self, data, **kwargs)
+    # the training loop itself (kanrun.kan.fit.fit(model, data, ...)) as the method, so that
+    # help(), IDEs and type checkers see its keyword arguments
+    fit = _fit
 
     def save(self, path) -> None:
         from .checkpoint import save_model
@@ -376,17 +376,6 @@ class KAN(InterpretMixin, PykanMixin, nn.Module):
 
     def extra_repr(self) -> str:
         return f"width={self.width}, grid={self.grid}, k={self.k}, dtype={self.config['dtype']}"
-
-
-def _method_signature(fn):
-    """``fn(model, data, ...)``'s signature with ``self`` for ``model`` (for help() and IDEs)."""
-    sig = inspect.signature(fn)
-    params = list(sig.parameters.values())
-    return sig.replace(parameters=[params[0].replace(name="self"), *params[1:]])
-
-
-KAN.fit.__signature__ = _method_signature(_fit)
-KAN.fit.__doc__ = _fit.__doc__
 
 
 __all__ = ["KAN", "KANConfigError", "normalize_width", "resolve_dtype", "dtype_name"]
