@@ -181,7 +181,9 @@ class Runner:
         worse = quality.worsening(done[-1] if done else None, row,
                                   self.cfg.pipeline.worse_factor)
         if worse is not None:
-            self.display.note(quality.worse_message(worse), logging.WARNING)
+            metric = ("test sqrt(cross-entropy)" if self.bundle.task == "classification"
+                      else "test RMSE")
+            self.display.note(quality.worse_message(worse, metric), logging.WARNING)
         if row["n_edges"] == 0:
             self.display.note(f"after {name} the network has no edges left: lower "
                               f"regularization.lamb or pipeline.stages.prune.edge_th",
