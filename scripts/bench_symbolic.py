@@ -74,7 +74,7 @@ def hellokan_flow():
     t_auto = time.perf_counter() - t_auto
     hist = model.fit(data, steps=30, update_grid=False)
     seconds = time.perf_counter() - start
-    (formula,) = model.symbolic_formula()
+    (formula,), _ = model.symbolic_formula()
     return seconds, t_auto, hist["test_loss"][-1], formula, model.width
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,8 +49,10 @@ def test_default_run_recovers_the_formula(kanrun_cli, tmp_path):
     proc = kanrun_cli("train", f"hydra.run.dir={run_dir}", cwd=tmp_path, timeout=600)
     wall = time.perf_counter() - started
     assert proc.returncode == 0, proc.stderr[-3000:]
-    last_line = proc.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("formula: y = ") and last_line.endswith("(recovered)"), last_line
+    *_, formula_line, last_line = proc.stderr.strip().splitlines()
+    assert formula_line.startswith("formula: y = ") and formula_line.endswith("(recovered)")
+    assert re.fullmatch(r"best stage \w+ \(test RMSE [0-9.e+-]+\); run folder: .+", last_line)
+    assert last_line.endswith(str(run_dir)), last_line
 
     formula = json.loads((run_dir / "formula.json").read_text())
     assert formula["variables"] == ["x1", "x2"]
@@ -218,7 +221,12 @@ def test_shell_completion_goes_through_the_dispatcher(kanrun_cli, tmp_path):
 # ------------------------------------------------------------------ failures
 BAD_INPUT = {
     "unknown group option": (["dataset=nope"], "Could not find 'dataset/nope'"),
-    "misspelled key": (["model.gird=3"], "Key 'gird' not in 'ModelConfig'"),
+    "misspelled key": (["model.gird=3"], "unknown config key 'model.gird'. Did you mean "
+                       "'model.grid'?"),
+    "added misspelled key": (["+model.widht=5"], "Did you mean 'model.width'?"),
+    "no threads": (["num_threads=0"], "num_threads must be at least 1, got 0"),
+    "pole in the ranges": (["dataset=formula", "dataset.expr=1/x1", "dataset.ranges={x1:[-1,1]}"],
+                           "has a pole inside dataset.ranges"),
     "wrong type": (["model.grid=abc"], "could not be converted to Integer"),
     "width vs inputs": (["model.width=[3,5,1]"], "model.width starts with 3 input(s)"),
     "impossible grid": (["grid.grids=[4,3]"], "grid.grids must grow"),
@@ -240,7 +248,21 @@ def test_bad_input_is_one_clear_message(kanrun_cli, tmp_path, case):
     assert fragment in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) <= 20, proc.stderr
-    assert not (run_dir / "metrics.json").exists()
+    assert not run_dir.exists()  # nothing half-written
+
+
+def test_resume_with_a_damaged_state_is_a_clear_error(kanrun_cli, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = kanrun_cli("train", *SHORT, "pipeline.order=[train,prune]",
+                      f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    (run_dir / "metrics.json").write_text(json.dumps({**metrics, "status": "interrupted"}))
+    (run_dir / "state.json").write_text('{"version": 1, "done": [')
+    proc = kanrun_cli("resume", run_dir, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "state.json is damaged" in proc.stderr and "Traceback" not in proc.stderr
+    assert "resume it" not in proc.stderr
 
 
 def test_nan_loss_fails_the_run_and_keeps_the_last_good_model(kanrun_cli, tmp_path):

@@ -114,9 +114,9 @@ def hellokan_like():
 
 def test_tidy_formula_reads_like_the_ground_truth():
     m = hellokan_like()
-    (expr,) = m.symbolic_formula()
+    (expr,), _ = m.symbolic_formula()
     assert str(expr) == "exp(x_2**2 + sin(3.1416*x_1))"
-    (expr6,) = m.symbolic_formula(digits=6, var_names=["a", "b"])
+    (expr6,), _ = m.symbolic_formula(digits=6, var_names=["a", "b"])
     assert str(expr6) == "exp(b**2 + sin(3.141593*a))"
     x = _x(300, 2, seed=5)
     truth = torch.exp(torch.sin(torch.pi * x[:, :1]) + x[:, 1:] ** 2)
@@ -151,13 +151,13 @@ def test_numeric_edges_are_named_in_the_error():
     m2.layers[1].symbolic.set_edge(0, 0, "sin", (1, 0, 1, 0))
     with torch.no_grad():
         m2.layers[1].mask.zero_()  # node 1 has no live outgoing edge; its inputs are numeric
-    (e,) = m2.symbolic_formula(simplify_seconds=0)
+    (e,), _ = m2.symbolic_formula(simplify_seconds=0)
     assert str(e) == "sin(x_1 + x_2)"
 
 
 def test_text_latex_json_round_trip():
     m = hellokan_like()
-    exprs = m.symbolic_formula(digits=6)
+    exprs, _ = m.symbolic_formula(digits=6)
     assert formula_text(exprs) == "y_1 = exp(x_2**2 + sin(3.141593*x_1))"
     assert formula_latex(exprs, ["f"]).startswith("f = e^{x_{2}^{2} + \\sin{\\left(3.141593")
     blob = formula_json(exprs)
@@ -176,7 +176,7 @@ def test_formula_rmse_matches_the_model():
     m = hellokan_like()
     x = _x(400, 2, seed=2)
     y = torch.exp(torch.sin(torch.pi * x[:, :1]) + x[:, 1:] ** 2) + 0.01
-    exprs = m.symbolic_formula(digits=None, simplify_seconds=0)
+    exprs, _ = m.symbolic_formula(digits=None, simplify_seconds=0)
     with torch.no_grad():
         model_rmse = float((m(x) - y).pow(2).mean().sqrt())
     assert formula_rmse(exprs, x, y)[0] == pytest.approx(model_rmse, rel=1e-10)

@@ -37,7 +37,7 @@ def composed(*overrides: str) -> RunConfig:
 def test_default_config_is_the_embedded_hellokan_run():
     cfg = composed()
     assert cfg.dataset.name == "toy" and cfg.dataset.function == "hellokan"
-    assert cfg.model.width == [2, 5, 1] and cfg.model.grid == 5
+    assert cfg.model.width is None and cfg.model.grid == 5  # the data give the shape's ends
     assert cfg.pipeline.order == list(STAGE_NAMES)
     assert cfg.grid.grids == [10, 20] and cfg.regularization.lamb == 0.01
     assert cfg.seed == 0 and cfg.num_threads == 1 and cfg.quiet is False
@@ -116,7 +116,8 @@ def _small() -> RunConfig:
     ({"pipeline": PipelineConfig(order=["train", "prun"])}, "Did you mean 'prune'"),
     ({"pipeline": PipelineConfig(order=["train", "train"])}, "appears twice"),
     ({"pipeline": PipelineConfig(order=[])}, "pipeline.order is empty"),
-    ({"grid": GridConfig(grids=[3, 6])}, r"the first larger than model.grid \(3\)"),
+    ({"grid": GridConfig(grids=[2, 3])}, r"every grid in grid.grids=\[2, 3\] is <= model.grid"),
+    ({"pipeline": PipelineConfig(keep_best="first")}, "keep_best must be one of auto"),
     ({"grid": GridConfig(grids=[6, 5])}, "grid.grids must grow"),
     ({"model": ModelConfig(width=[2, 3, 1], grid=0)}, "model.grid must be at least 1"),
     ({"model": ModelConfig(width=[2, 3, 1], k=0)}, "model.k"),
@@ -175,3 +176,33 @@ def test_prepare_builds_the_configured_model():
     assert prepared.model.width == [[2, 0], [3, 0], [1, 0]]
     assert prepared.model.grid == 3 and str(prepared.model.dtype) == "torch.float64"
     assert prepared.bundle.data["train_input"].shape == (50, 2)
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ([], [[2, 0], [5, 0], [1, 0]]),  # no width: default_hidden between the data's ends
+    (["model.hidden=[4,3]"], [[2, 0], [4, 0], [3, 0], [1, 0]]),
+    (["model.hidden=[[3,2]]"], [[2, 0], [3, 2], [1, 0]]),
+    (["model.width=[null,6,null]"], [[2, 0], [6, 0], [1, 0]]),
+    (["dataset=feynman", "dataset.equation=I.12.4", "dataset.n_train=40",
+      "dataset.n_test=40"], [[3, 0], [5, 0], [1, 0]]),
+    (["dataset=classification", "dataset.n_train=40", "dataset.n_test=40",
+      "model.hidden=[3]"], [[2, 0], [3, 0], [2, 0]]),
+])
+def test_width_inferred_from_the_data(overrides, expected):
+    assert prepare(composed(*overrides)).model.width == expected
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.width=[5]"], r"set model.hidden=\[5\]"),
+    (["model.width=[2,5,1]", "model.hidden=[5]"], "not both"),
+    (["model.width=[2,null,1]"], "only its first and last"),
+    (["model.hidden=[0]"], "model.hidden"),
+])
+def test_width_settings_that_cannot_work(overrides, message):
+    with pytest.raises(RunConfigError, match=message):
+        prepare(composed(*overrides))
+
+
+def test_grids_not_above_the_initial_grid_are_skipped():
+    cfg = replace(_small(), grid=GridConfig(grids=[3, 6, 12]))  # model.grid is 3
+    assert prepare(cfg).cfg.grid.grids == [6, 12]

@@ -42,6 +42,8 @@ def test_joblib_sweep_runs_jobs_in_worker_processes(kanrun_cli, tmp_path: Path):
                         "seed=0,1", "model.width=[2,3,1],[3,3,1]",
                         f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
     assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
+    assert result.returncode == 1  # failures in worker processes reach the exit code
+    assert "2 job(s) of the sweep failed" in result.stderr
     table, _ = _summary(kanrun_cli, sweep_dir, tmp_path)
     assert len(table) == 4
     assert sorted(table["status"]) == ["completed", "completed", "failed", "failed"]

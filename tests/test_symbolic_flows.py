@@ -39,16 +39,16 @@ def test_hellokan_recovers_the_formula():
     assert model.width == [[2, 0], [1, 0], [1, 0]]
     assert sorted(d["function"] for d in decisions) == ["exp", "sin", "x^2"]
     assert hist["test_loss"][-1] <= 1e-8
-    (expr,) = model.symbolic_formula()
+    (expr,), _ = model.symbolic_formula()
     assert str(expr) == "exp(x_2**2 + sin(3.1416*x_1))"
     # the exported formula (enough digits) against the ground truth on fresh points
-    (precise,) = model.symbolic_formula(digits=8)
+    (precise,), _ = model.symbolic_formula(digits=8)
     g = torch.Generator().manual_seed(123)
     fresh = torch.rand(2000, 2, generator=g, dtype=torch.float64) * 2 - 1
     truth = f(fresh)
     rel = (evaluate_formula([precise], fresh) - truth).abs() / truth.abs()
     assert rel.max() <= 1e-6
-    full = model.symbolic_formula(digits=None, simplify_seconds=0)
+    full, _ = model.symbolic_formula(digits=None, simplify_seconds=0)
     assert formula_rmse(full, data["test_input"], data["test_label"])[0] <= 1e-8
     assert seconds < 120  # ~15 s on an idle core; generous for a shared machine
 
@@ -64,7 +64,7 @@ def test_product_node_learns_x_times_y():
     assert sorted(d["function"] for d in decisions) == ["0", "0", "x", "x", "x"]
     hist = model.fit(data, steps=20, update_grid=False)
     assert hist["test_loss"][-1] < 1e-10
-    (expr,) = model.symbolic_formula()
+    (expr,), _ = model.symbolic_formula()
     x1, x2 = sympy.symbols("x_1 x_2")
     assert expr == x1 * x2
 
@@ -93,11 +93,11 @@ def test_deep_formula_is_recovered():
     assert [d["function"] for d in decisions] == ["x^2"] * 4 + ["sin", "sin", "exp"]
     hist = model.fit(data, steps=100, update_grid=False)
     assert hist["test_loss"][-1] < 1e-6
-    full = model.symbolic_formula(digits=None, simplify_seconds=0)
+    full, _ = model.symbolic_formula(digits=None, simplify_seconds=0)
     g = torch.Generator().manual_seed(1)
     fresh = torch.rand(2000, 4, generator=g, dtype=torch.float64) * 2 - 1
     rel = (evaluate_formula(full, fresh) - f(fresh)).abs() / f(fresh).abs()
     assert rel.max() < 1e-5
-    (tidy,) = model.symbolic_formula()
+    (tidy,), _ = model.symbolic_formula()
     assert str(tidy) == ("exp(0.5*sin(3.1416*x_1**2 + 3.1416*x_2**2) "
                          "+ 0.5*sin(3.1416*x_3**2 + 3.1416*x_4**2))")

@@ -55,10 +55,11 @@ def execute(node, run_dir: Path, resume: bool = False) -> tuple[int, dict | None
     """Check, prepare and run; returns (exit code, metrics or None)."""
     import torch
 
-    from kanrun.pipeline import make_display, prepare, run_pipeline
+    from kanrun.pipeline import check_config, make_display, prepare, run_pipeline
 
     try:
         cfg = to_run_config(node)
+        check_config(cfg)  # before anything acts on it (num_threads=0 would crash torch)
         torch.set_num_threads(int(cfg.num_threads))
         prepared = prepare(cfg)
     except user_errors() as err:
@@ -81,3 +82,21 @@ def execute(node, run_dir: Path, resume: bool = False) -> tuple[int, dict | None
                       "continue it with: kanrun resume %s", run_dir)
         return 1, None
     return outcome.exit_code, outcome.metrics
+
+
+HYDRA_FILES = (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "run.log")
+
+
+def remove_unstarted_run(run_dir: Path) -> None:
+    """Remove the files Hydra made for a run that stopped on bad input (and the folder if
+    that empties it): a config error leaves no half-written run folder behind."""
+    run_dir = Path(run_dir)
+    if (run_dir / "metrics.json").exists() or (run_dir / "state.json").exists():
+        return
+    for name in HYDRA_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    for folder in (run_dir / ".hydra", run_dir):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty: something else lives there
+            return

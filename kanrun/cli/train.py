@@ -6,13 +6,15 @@ Everything Hydra offers works: overrides, +experiment=NAME, -m sweeps, --cfg job
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import hydra
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from kanrun.cli.execute import execute
+from kanrun.cli.execute import EXIT_BAD_INPUT, execute, remove_unstarted_run
 
 CONFIG_PATH = "pkg://kanrun.configs"
 CONFIG_NAME = "train"
@@ -28,6 +30,8 @@ def _task(cfg: DictConfig):
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     code, metrics = execute(cfg, run_dir)
+    if code == EXIT_BAD_INPUT and hydra_cfg.mode != RunMode.MULTIRUN:
+        remove_unstarted_run(run_dir)  # a sweep's report lists its failed jobs: keep those
     if code:
         if hydra_cfg.mode == RunMode.MULTIRUN and code < 128:  # a signal stops the sweep too
             _FAILED_JOBS.append(f"job {hydra_cfg.job.num} ({run_dir})")
@@ -36,13 +40,68 @@ def _task(cfg: DictConfig):
     return metrics["test_rmse"] if metrics else None  # what a sweeper (e.g. optuna) minimizes
 
 
+class SweepFailures(Callback):
+    """After a sweep, the jobs whose run folder did not complete (any launcher: the joblib
+    and submitit workers are other processes), so that ``kanrun train -m`` exits 1."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        for run_dir in sorted(p.parent.parent for p in sweep_dir.glob("**/.hydra/config.yaml")):
+            if any(str(run_dir) in entry for entry in _FAILED_JOBS):
+                continue
+            metrics = run_dir / "metrics.json"
+            try:
+                status = json.loads(metrics.read_text()).get("status")
+            except (OSError, ValueError):
+                status = None
+            if status != "completed":
+                _FAILED_JOBS.append(f"{run_dir} ({status or 'did not start'})")
+
+
 _app = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=CONFIG_NAME)(_task)
+
+
+def unknown_override(argv: list[str]) -> str | None:
+    """Our message for a plain override of a key the schema lacks (``model.widht=5``).
+
+    Hydra would answer "use +model.widht"; that adds the key, which the run then rejects.
+    Group choices (``dataset=formula``), ``+``/``~`` overrides and ``hydra.*`` keys pass.
+    """
+    from kanrun.pipeline.schema import unknown_keys
+
+    if {"-sc", "--shell-completion"} & set(argv):
+        return None
+    value_flags = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
+                   "-p", "--package", "-c", "--cfg", "-i", "--info", "--experimental-rerun"}
+    for before, word in zip([None, *argv], argv):
+        if before in value_flags:
+            continue
+        key, eq, _ = word.partition("=")
+        if not eq or word.startswith(("-", "+", "~")) or "/" in key or key.startswith("hydra"):
+            continue
+        nested: dict = {}
+        node = nested
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = None
+        found = unknown_keys(nested)
+        if found:
+            name, close = found[0]
+            hint = f" Did you mean '{close}'?" if close else ""
+            return (f"error: unknown config key '{name}'.{hint} (kanrun train --cfg job shows "
+                    f"every key)")
+    return None
 
 
 def main(argv: list[str]) -> int:
     """Run the Hydra app on ``argv`` (the words after `kanrun train`)."""
     from kanrun.pipeline import register_configs
 
+    message = unknown_override(argv)
+    if message:
+        print(message, file=sys.stderr)
+        return EXIT_BAD_INPUT
     register_configs()
     saved = sys.argv
     sys.argv = [saved[0], *argv]

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 
+import sympy
+import torch
+
 from kanrun.data.bundle import DatasetBundle
 from kanrun.data.config import DatasetConfig
 from kanrun.data.errors import DatasetError
 from kanrun.data.evaluate import torch_function
 from kanrun.data.parse import check_variable_name, parse_formula
-from kanrun.data.sampling import resolve_ranges, sample_function_dataset
+from kanrun.data.sampling import resolve_ranges, sample_function_dataset, uniform
 
 DEFAULT_RANGE = (-1.0, 1.0)
 
@@ -43,6 +46,7 @@ def load_formula(config: DatasetConfig) -> DatasetBundle:
     names = formula_variables(config)
     expr = parse_formula(config.expr, names)
     ranges = resolve_ranges(names, DEFAULT_RANGE, config)
+    check_no_pole(expr, names, ranges, config.expr)
     truth = str(expr)
     return sample_function_dataset(
         config,
@@ -53,6 +57,26 @@ def load_formula(config: DatasetConfig) -> DatasetBundle:
         description=f"formula: {truth}",
         truth=[truth],
     )
+
+
+def check_no_pole(expr: sympy.Expr, names: list[str], ranges, text: str) -> None:
+    """A division by a term that changes sign (or is 0) inside the box is a pole there:
+    labels are finite at almost every sampled point but unbounded, and no model fits them."""
+    box = [ranges[name] for name in names]
+    points = uniform(4096, box, torch.Generator().manual_seed(0))
+    for node in sympy.preorder_traversal(expr):
+        if not (isinstance(node, sympy.Pow) and node.exp.is_number and node.exp < 0):
+            continue
+        if not node.base.free_symbols:
+            continue
+        values = torch_function(node.base, names)(points)
+        values = values[torch.isfinite(values)]
+        if values.numel() and (bool((values == 0).any())
+                               or (bool((values > 0).any()) and bool((values < 0).any()))):
+            shown = ", ".join(f"{n}: [{ranges[n][0]:g}, {ranges[n][1]:g}]" for n in names)
+            raise DatasetError(
+                f"formula '{text}' has a pole inside dataset.ranges ({shown}): it divides by "
+                f"{node.base}, which is 0 there; choose ranges where {node.base} keeps one sign")
 
 
 def _natural(name: str) -> list:

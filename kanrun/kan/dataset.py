@@ -16,13 +16,14 @@ def create_dataset(
     normalize_input: bool = False,
     normalize_label: bool = False,
     seed: int = 0,
-    dtype=torch.float32,
+    dtype=None,
     device="cpu",
 ) -> dict:
     """Inputs uniform in ``ranges`` (one [lo, hi] for all, or one per variable).
 
     ``f`` maps an (n, n_var) tensor to (n, n_out) (or (n,)); labels are computed in float64
-    and then cast to ``dtype``. Returns ``train_input, train_label, test_input, test_label``.
+    and then cast to ``dtype`` (default: torch's default dtype, as pykan). Returns
+    ``train_input, train_label, test_input, test_label``.
     """
     rng = torch.as_tensor(ranges, dtype=torch.float64)
     if rng.dim() == 1:

@@ -16,6 +16,8 @@ import copy
 import torch
 from torch import nn
 
+from .compat import PykanMixin
+from .fit import fit as _fit
 from .interpret import InterpretMixin
 from .layer import KANLayer
 
@@ -85,8 +87,14 @@ def _arities(width: list[list[int]], mult_arity) -> list[list[int]]:
     return ar
 
 
-class KAN(InterpretMixin, nn.Module):
-    """Kolmogorov-Arnold Network (pykan-compatible constructor arguments)."""
+class KAN(InterpretMixin, PykanMixin, nn.Module):
+    """Kolmogorov-Arnold Network (pykan-compatible constructor arguments).
+
+    ``dtype=None`` follows torch's default dtype (``torch.set_default_dtype``), as pykan.
+    The model remembers a reference to the inputs of its last ``model(x)`` (and the training
+    inputs of its last ``fit``): ``plot()``, ``prune()``, ``auto_symbolic()`` ... use them
+    when called without ``x``. Nothing is copied or written.
+    """
 
     def __init__(
         self,
@@ -240,8 +248,9 @@ class KAN(InterpretMixin, nn.Module):
         return xt
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, in) -> (batch, out)."""
+        """(batch, in) -> (batch, out). Remembers ``x`` as the sample inputs (see the class)."""
         self._check_input(x)
+        self.__dict__["_interp_x"] = x.detach()
         affine = self._affine_active()
         xt = self._transposed_input(x)
         for l, layer in enumerate(self.layers):
@@ -332,12 +341,15 @@ class KAN(InterpretMixin, nn.Module):
                margin: float | None = None) -> KAN:
         """Grid extension: a new model with ``new_grid`` intervals fitted to this one.
 
-        With training inputs ``x`` the new grids also cover where the data reach; with
+        With training inputs ``x`` (default: the remembered inputs of the last ``model(x)``
+        or ``fit``, as pykan) the new grids also cover where the data reach; with
         ``margin`` (e.g. 0.05) each grid spans exactly the range of its layer's inputs on
         ``x``, widened by that fraction of the range on each side (see KANLayer.refined).
         """
         if int(new_grid) < 1:
             raise KANConfigError(f"new_grid must be a positive number of intervals, got {new_grid}")
+        if x is None:
+            x = self.__dict__.get("_interp_x")
         acts = self.layer_inputs(x.to(self.dtype)) if x is not None else None
         new = copy.deepcopy(self)
         new.grid = int(new_grid)
@@ -347,11 +359,9 @@ class KAN(InterpretMixin, nn.Module):
         return new
 
     # ------------------------------------------------------------------ training & io
-    def fit(self, data, **kwargs) -> dict:
-        """Train in place; see :func:`kanrun.kan.fit.fit` for the arguments."""
-        from .fit import fit
-
-        return fit(self, data, **kwargs)
+    # the training loop itself (kanrun.kan.fit.fit(model, data, ...)) as the method, so that
+    # help(), IDEs and type checkers see its keyword arguments
+    fit = _fit
 
     def save(self, path) -> None:
         from .checkpoint import save_model

@@ -38,6 +38,7 @@ class Formula:
     variables: list[str]
     outputs: list[FormulaOutput] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    test_accuracy: float | None = None  # classification: argmax of the logit formulas
 
     @property
     def recovered(self) -> bool | None:
@@ -97,18 +98,18 @@ def extract_formula(model, bundle: DatasetBundle, digits: int,
     if not callable(getattr(model, "symbolic_formula", None)):
         raise FormulaUnavailable("formula skipped: requires KAN.symbolic_formula (kanrun's "
                                  "interpretability methods), which this installation does not have")
-    if bundle.task != "regression":
-        raise FormulaUnavailable("formula skipped: formulas are exported for regression data only")
     remaining = spline_edges(model)
     if remaining:
         raise FormulaUnavailable(
             f"formula skipped: {remaining} edge(s) are still splines; add auto_symbolic to "
             f"pipeline.order (or lower pipeline.stages.auto_symbolic.r2_threshold)")
     names = list(bundle.input_names)
-    exprs = model.symbolic_formula(var_names=names, digits=digits)
+    exprs, _ = model.symbolic_formula(var_names=names, digits=digits)
     if isinstance(exprs, sympy.Basic):
         exprs = [exprs]
     exprs = [sympy.sympify(e) for e in exprs]
+    if bundle.task == "classification":
+        return _logit_formula(exprs, bundle, names)
     original = bundle.to_original_units(exprs)
     truths = bundle.truth or [None] * len(original)
     variables = dict(bundle.ranges) if bundle.ranges else names
@@ -125,6 +126,26 @@ def extract_formula(model, bundle: DatasetBundle, digits: int,
             truth=truth,
             recovered=found,
         ))
+    return formula
+
+
+def _logit_formula(exprs, bundle: DatasetBundle, names: list[str]) -> Formula:
+    """Classification: one formula per class logit; the class is the largest logit."""
+    classes = list(getattr(bundle, "class_names", None) or range(len(exprs)))
+    original = bundle.to_original_units(exprs)
+    formula = Formula(variables=names)
+    for k, expr in enumerate(original):
+        formula.outputs.append(FormulaOutput(name=f"logit_{classes[k]}", expr=expr,
+                                             test_rmse=None))
+    try:
+        x = bundle.data["test_input"].to(torch.float64).cpu()
+        with torch.no_grad():
+            logits = torch.stack([torch_function(e, names)(x).reshape(-1).expand(x.shape[0])
+                                  for e in exprs], dim=1)
+        labels = bundle.data["test_label"].cpu()
+        formula.test_accuracy = float((logits.argmax(1) == labels).double().mean())
+    except (DatasetError, RuntimeError, TypeError, ValueError):
+        formula.notes.append("the logit formulas could not be evaluated on the test data")
     return formula
 
 
@@ -150,6 +171,8 @@ def write_formula(run_dir: Path, formula: Formula) -> None:
             row["recovered"] = out.recovered
         outputs.append(row)
     blob = {"variables": formula.variables, "outputs": outputs}
+    if formula.test_accuracy is not None:
+        blob["test_accuracy"] = formula.test_accuracy
     if any(o.truth is not None for o in formula.outputs):
         blob["recovered"] = formula.recovered
     artifacts.write_json(run_dir / "formula.json", blob)

@@ -62,15 +62,25 @@ class RunRecord:
         state_path = run_dir / "state.json"
         if not state_path.is_file():
             return record  # stopped before its first stage ended: start over
-        state = artifacts.read_json(state_path)
-        if state.get("version") != STATE_VERSION:
-            raise RunConfigError(f"{state_path} has state version {state.get('version')}; this "
+        try:
+            state = artifacts.read_json(state_path)
+        except (OSError, ValueError) as err:
+            raise RunConfigError(_corrupt(state_path, err)) from None
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            version = state.get("version") if isinstance(state, dict) else None
+            raise RunConfigError(f"{state_path} has state version {version}; this "
                                  f"kanrun resumes version {STATE_VERSION} only")
-        record.done = list(state["done"])
-        record.stage_rows = [dict(entry["row"]) for entry in record.done]
+        try:
+            record.done = list(state["done"])
+            record.stage_rows = [dict(entry["row"]) for entry in record.done]
+            if record.done:
+                last_elapsed = float(record.done[-1]["elapsed"])
+                int(record.done[-1]["n_loss_rows"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise RunConfigError(_corrupt(state_path, f"missing or malformed {err}")) from None
         if record.done:
             last = record.done[-1]
-            record.elapsed = float(last["elapsed"])
+            record.elapsed = last_elapsed
             losses = run_dir / "losses.csv"
             rows = artifacts.read_loss_rows(losses) if losses.is_file() else []
             if len(rows) < last["n_loss_rows"]:
@@ -78,3 +88,8 @@ class RunRecord:
                                      f"wrote {last['n_loss_rows']}; the run cannot be resumed")
             record.loss_rows = rows[: last["n_loss_rows"]]
         return record
+
+
+def _corrupt(path: Path, why) -> str:
+    return (f"{path} is damaged ({why}); the run cannot be resumed. Start it again with "
+            f"kanrun train (or delete {path.name} to redo every stage)")

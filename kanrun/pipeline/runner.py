@@ -21,7 +21,7 @@ import torch
 
 from kanrun.kan import load_model
 
-from . import artifacts, describe, plots
+from . import artifacts, describe, plots, quality
 from .errors import RunInterrupted, StageFailed, StageSkipped
 from .formula import Formula, FormulaUnavailable, extract_formula, write_formula
 from .record import RunRecord
@@ -177,6 +177,13 @@ class Runner:
         self.model = load_model(path, device=model.device)
         row = self._row(name, self.model, "completed", self.clock() - self._began)
         self.display.stage_end(row)
+        done = [r for r in self.record.stage_rows if r.get("status") == "completed"]
+        worse = quality.worsening(done[-1] if done else None, row,
+                                  self.cfg.pipeline.worse_factor)
+        if worse is not None:
+            metric = ("test sqrt(cross-entropy)" if self.bundle.task == "classification"
+                      else "test RMSE")
+            self.display.note(quality.worse_message(worse, metric), logging.WARNING)
         if row["n_edges"] == 0:
             self.display.note(f"after {name} the network has no edges left: lower "
                               f"regularization.lamb or pipeline.stages.prune.edge_th",
@@ -204,6 +211,18 @@ class Runner:
         seconds = self.clock() - self._began
         self.record.stage_rows.append(self._row(self._stage, self.model, "failed", seconds))
 
+    def _keep_stage(self, keep: str, last_stage: str | None, rows: list[dict]) -> None:
+        """End the run with stage ``keep``'s model (pipeline.keep_best)."""
+        errors = {r["stage"]: r.get("test_rmse") for r in rows}
+        self.model = load_model(self.record.checkpoints / f"{keep}.pt", device=self.model.device)
+        lost = [w["stage"] for w in quality.unrecovered(rows, self.cfg.pipeline.worse_factor)]
+        why = (f"the losses of {', '.join(lost)} were not recovered" if lost
+               else "it beats the last stage")
+        self.display.note(
+            f"keeping the model of stage {keep} (test RMSE {errors[keep]:.3e}) instead of "
+            f"{last_stage}'s ({errors[last_stage]:.3e}): {why}; the formula files are "
+            f"{last_stage}'s (pipeline.keep_best=last keeps the last model)", logging.WARNING)
+
     def _formula(self) -> Formula | None:
         try:
             formula = extract_formula(self.model, self.bundle, self.cfg.pipeline.formula_digits,
@@ -220,8 +239,17 @@ class Runner:
         record = self.record
         record.write_tables()
         if self.cfg.pipeline.plots and record.loss_rows:
-            plots.write_run_plots(record.plots, record.loss_rows, record.stage_rows)
+            plots.write_run_plots(record.plots, record.loss_rows, record.stage_rows,
+                                  self.bundle.task)
+        rows, factor = record.stage_rows, self.cfg.pipeline.worse_factor
+        last_stage = next((r["stage"] for r in reversed(rows) if r.get("status") == "completed"),
+                          None)
+        keep = quality.stage_to_keep(rows, self.cfg.pipeline.keep_best, factor) \
+            if status == "completed" else None
+        if keep is not None:
+            self._keep_stage(keep, last_stage, rows)
         final = describe.summary(self.model, self.data, self.loss_fn)
+        best = quality.best_stage(rows)
         metrics = {
             "status": status,
             "error": error,
@@ -235,6 +263,10 @@ class Runner:
             "grid": final["grid"],
             "seconds": round(self.clock(), 3),
             "stages_done": record.done_names(),
+            "best_stage": {"stage": best[0], "test_rmse": best[1]} if best else None,
+            "kept_stage": keep or last_stage,
+            "worsened": quality.worsenings(rows, factor),
+            "unrecovered": [w["stage"] for w in quality.unrecovered(rows, factor)],
             "dataset": self.bundle.description,
             "versions": versions(),
         }
@@ -243,8 +275,11 @@ class Runner:
                 self.model, self.data["train_input"], self.data["train_label"])
             metrics["test_accuracy"] = describe.accuracy(
                 self.model, self.data["test_input"], self.data["test_label"])
+            metrics["formula_test_accuracy"] = formula.test_accuracy if formula else None
         artifacts.write_json(record.run_dir / "metrics.json", metrics)
         self.display.finish(record.stage_rows, formula, metrics)
+        best_text = (f"best stage {best[0]} (test RMSE {best[1]:.3e}); " if best else "")
+        log.info("%srun folder: %s", best_text, record.run_dir)
         code = 0 if status == "completed" else EXIT_FAILED
         if status == "interrupted":
             code = 128 + int(self._stop_signum or signal.SIGINT)

@@ -34,7 +34,10 @@ DTYPES = ("float32", "float64")
 class ModelConfig:
     """Arguments of :class:`kanrun.KAN`; ``seed`` and ``dtype`` follow the global keys."""
 
-    width: List[Any] = field(default_factory=lambda: [2, 5, 1])  # n or [n_sum, n_mult]
+    # full shape [n_in, ..., n_out] (entries n or [n_sum, n_mult]; null ends: from the data),
+    # or null: [n_in, *hidden, n_out] with n_in and n_out taken from the dataset
+    width: Optional[List[Any]] = None
+    hidden: Optional[List[Any]] = None  # hidden layers only (with width null)
     grid: int = 5  # initial number of grid intervals
     k: int = 3  # spline order
     mult_arity: Any = 2  # int, or one list of arities per layer
@@ -139,6 +142,10 @@ class PipelineConfig:
     recovery_seconds: float = 10.0  # time bound of the "formula equals the truth" check
     plots: bool = True  # write plots/ (network diagrams, loss and grid curves)
     log_every: int = 10  # plain display: one line every N optimizer steps
+    # the model the run ends with: auto (the best stage's when a sparsify/prune loss was
+    # not recovered by the end), best (the best stage's whenever it beats the last), last
+    keep_best: str = "auto"
+    worse_factor: float = 3.0  # a stage multiplying the test error by this much is flagged
 
 
 def _loosen(annotation: Any) -> Any:

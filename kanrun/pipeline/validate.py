@@ -8,6 +8,7 @@ with one :class:`RunConfigError` (or the dataset's :class:`DatasetError`) and le
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 from dataclasses import asdict, dataclass
 
@@ -18,7 +19,10 @@ from kanrun.kan import KAN, KANConfigError
 from kanrun.kan.model import normalize_width
 
 from .errors import RunConfigError
+from .quality import KEEP_BEST
 from .schema import DTYPES, OPTIMIZERS, STAGE_NAMES, FitSettings, RunConfig
+
+log = logging.getLogger("kanrun.run")
 
 
 @dataclass
@@ -56,6 +60,12 @@ def check_config(cfg: RunConfig) -> None:
     if cfg.pipeline.formula_digits < 1:
         raise RunConfigError(
             f"pipeline.formula_digits must be at least 1, got {cfg.pipeline.formula_digits}")
+    if cfg.pipeline.keep_best not in KEEP_BEST:
+        raise RunConfigError(f"pipeline.keep_best must be one of {', '.join(KEEP_BEST)}, got "
+                             f"'{cfg.pipeline.keep_best}'")
+    if not (math.isfinite(cfg.pipeline.worse_factor) and cfg.pipeline.worse_factor > 1):
+        raise RunConfigError(f"pipeline.worse_factor must be a number > 1, got "
+                             f"{cfg.pipeline.worse_factor}")
     if cfg.pipeline.log_every < 1:
         raise RunConfigError(f"pipeline.log_every must be at least 1, got {cfg.pipeline.log_every}")
     _check_model(cfg)
@@ -69,13 +79,19 @@ def check_config(cfg: RunConfig) -> None:
 def prepare(cfg: RunConfig) -> Prepared:
     """Check ``cfg``, load its dataset and build the initial model (nothing is written)."""
     check_config(cfg)
+    if "grid_extend" in cfg.pipeline.order:
+        kept = usable_grids(cfg.model.grid, list(cfg.grid.grids))
+        if kept != list(cfg.grid.grids):
+            log.warning("grid.grids=%s: skipping the grids <= model.grid (%d); extending to %s",
+                        list(cfg.grid.grids), cfg.model.grid, kept)
+            cfg.grid.grids = kept
     dataset = to_dataset_config(asdict(cfg.dataset))
     bundle = load_dataset(dataset)
-    _check_width_fits(cfg.model.width, bundle)
+    width = resolve_width(cfg.model.width, cfg.model.hidden, bundle)
     m = cfg.model
     try:
         model = KAN(
-            width=m.width, grid=m.grid, k=m.k, mult_arity=m.mult_arity,
+            width=width, grid=m.grid, k=m.k, mult_arity=m.mult_arity,
             noise_scale=m.noise_scale, scale_base_mu=m.scale_base_mu,
             scale_base_sigma=m.scale_base_sigma, scale_sp=m.scale_sp, base_fun=m.base_fun,
             grid_eps=m.grid_eps, grid_range=tuple(m.grid_range), sp_trainable=m.sp_trainable,
@@ -136,12 +152,59 @@ def _non_negative(key: str, value: float) -> None:
         raise RunConfigError(f"{key} must be a finite number >= 0, got {value}")
 
 
+def default_hidden(bundle: DatasetBundle) -> list:
+    """The hidden layers of a run whose config gives neither model.width nor model.hidden.
+
+    One layer of 5 sum nodes (pykan's hellokan shape), for any data. The one place that
+    chooses a shape by itself: a structure search can replace it.
+    """
+    return [5]
+
+
+def _data_ends(bundle: DatasetBundle) -> tuple[int, int]:
+    n_out = bundle.n_classes if bundle.task == "classification" else bundle.n_outputs
+    return bundle.n_inputs, n_out
+
+
+def resolve_width(width, hidden, bundle: DatasetBundle) -> list:
+    """The model's full width: ``width`` checked against the data, its null ends filled from
+    the data, or ``[n_in, *hidden, n_out]`` (``hidden`` defaults to :func:`default_hidden`)."""
+    n_in, n_out = _data_ends(bundle)
+    if width is None:
+        layers = list(hidden) if hidden is not None else default_hidden(bundle)
+        return [n_in, *layers, n_out]
+    width = list(width)
+    full = [n_in if k == 0 and w is None else n_out if k == len(width) - 1 and w is None
+            else w for k, w in enumerate(width)]
+    _check_width_fits(full, bundle)
+    return full
+
+
 def _check_model(cfg: RunConfig) -> None:
     m = cfg.model
+    if m.width is not None and m.hidden is not None:
+        raise RunConfigError("set model.width (the full shape) or model.hidden (the hidden "
+                             "layers; the data give the ends), not both")
+    if m.width is not None:
+        width = list(m.width)
+        if len(width) < 2:
+            raise RunConfigError(
+                f"model.width lists every layer, inputs and outputs included, got {width}; "
+                f"to give only the hidden layers set model.hidden={width} (or "
+                f"model.width=[null,{','.join(map(str, width))},null])")
+        if any(w is None for w in width[1:-1]):
+            raise RunConfigError(f"model.width: only its first and last entries may be null "
+                                 f"(taken from the data), got {width}")
+        probe = [1 if w is None else w for w in width]
+    else:
+        probe = [1, *(m.hidden if m.hidden is not None else [1]), 1]
+        if m.hidden is not None and any(h is None for h in m.hidden):
+            raise RunConfigError(f"model.hidden lists hidden layer sizes, got {list(m.hidden)}")
     try:
-        normalize_width(list(m.width))
+        normalize_width(probe)
     except (KANConfigError, TypeError, ValueError) as err:
-        raise RunConfigError(f"model.width: {err}") from None
+        key = "model.width" if m.width is not None else "model.hidden"
+        raise RunConfigError(f"{key}: {err}") from None
     if m.grid < 1:
         raise RunConfigError(f"model.grid must be at least 1 interval, got {m.grid}")
     if m.k < 1:
@@ -153,25 +216,34 @@ def _check_model(cfg: RunConfig) -> None:
 
 
 def _check_grids(start: int, grids: list[int]) -> None:
-    previous = start
-    for g in grids:
-        if g <= previous:
+    """grid.grids must grow; entries <= model.grid are dropped later (usable_grids), but at
+    least one must be larger (a sweep over model.grid=3,5,10 keeps [20] for grid 10)."""
+    for before, g in zip(grids, grids[1:]):
+        if g <= before:
             raise RunConfigError(
-                f"grid.grids must grow: each grid larger than the one before it, the first "
-                f"larger than model.grid ({start}); got {grids}. Set e.g. "
-                f"grid.grids=[{2 * start},{4 * start}]")
-        previous = g
+                f"grid.grids must grow: each grid larger than the one before it; got {grids}. "
+                f"Set e.g. grid.grids=[{2 * start},{4 * start}]")
+    if grids and not usable_grids(start, grids):
+        raise RunConfigError(
+            f"every grid in grid.grids={grids} is <= model.grid ({start}): nothing to extend "
+            f"to. Set e.g. grid.grids=[{2 * start},{4 * start}] (or grid=none)")
+
+
+def usable_grids(start: int, grids: list[int]) -> list[int]:
+    """The grids of the schedule larger than the initial grid."""
+    return [g for g in grids if g > start]
 
 
 def _check_width_fits(width, bundle: DatasetBundle) -> None:
     layers = normalize_width(list(width))
     n_in, n_out = layers[0][0], layers[-1][0]
-    shape = ",".join(str(w) for w in width[1:-1])
+    shape = ",".join(str(w).replace(" ", "") for w in width[1:-1])
     if n_in != bundle.n_inputs:
         names = ", ".join(bundle.input_names)
         raise RunConfigError(
             f"model.width starts with {n_in} input(s) but the dataset has {bundle.n_inputs} "
-            f"({names}); set model.width=[{bundle.n_inputs},{shape},{n_out}]")
+            f"({names}); set model.width=[{bundle.n_inputs},{shape},{n_out}] (or only the "
+            f"hidden layers: model.hidden=[{shape}])")
     want = bundle.n_classes if bundle.task == "classification" else bundle.n_outputs
     what = "classes" if bundle.task == "classification" else "output(s)"
     if n_out != want:

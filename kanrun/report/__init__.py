@@ -22,7 +22,13 @@ import pandas as pd
 from kanrun.report.pareto import pareto_front
 from kanrun.report.runs import ReportInputError, find_run_dirs, read_run
 from kanrun.report.summary import failures, sort_table, summary_table
-from kanrun.report.tables import HEADER, latex_table, markdown_table, recovery_rows
+from kanrun.report.tables import (
+    HEADER,
+    format_cell,
+    latex_table,
+    markdown_table,
+    recovery_rows,
+)
 
 __all__ = ["Report", "ReportInputError", "build_report", "find_run_dirs", "pareto_front",
            "read_run", "summary_table"]
@@ -66,9 +72,10 @@ def build_report(paths: list[str | Path], out: str | Path, sort: str = "test_rms
 
     _write_text(out / "summary.csv", table.to_csv(index=False))
     report.files.append(out / "summary.csv")
-    shown = table.drop(columns=["run_dir", "formula_latex"]).astype(object).where(table.notna(), "")
-    _write_text(out / "summary.md", markdown_table(
-        [str(c) for c in shown.columns], shown.astype(str).values.tolist()))
+    shown = table.drop(columns=["run_dir", "formula_latex"])
+    cells = [[format_cell(str(c), v) for c, v in zip(shown.columns, row)]
+             for row in shown.astype(object).values.tolist()]
+    _write_text(out / "summary.md", markdown_table([str(c) for c in shown.columns], cells))
     report.files.append(out / "summary.md")
 
     report.recovery = recovery_rows(table)

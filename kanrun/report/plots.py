@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from kanrun.pipeline.plots import plain_log_ticks
+
 
 def _figure():
     from matplotlib.figure import Figure
@@ -38,6 +40,8 @@ def pareto_figure(table: pd.DataFrame):
     ax.plot(cost[order], error[order], "-o", color="tab:red", ms=5, label="Pareto front")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    plain_log_ticks(ax.xaxis)
+    plain_log_ticks(ax.yaxis)
     ax.set_xlabel("parameters (spline network)")
     ax.set_ylabel("test RMSE")
     ax.grid(True, which="both", alpha=0.3)
@@ -64,6 +68,8 @@ def grid_figure(records: list[dict[str, Any]]):
         ax.plot(grids, [best[shape][g] for g in grids], "-o", ms=4, label=f"shape {shape}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    plain_log_ticks(ax.xaxis)
+    plain_log_ticks(ax.yaxis)
     ax.set_xlabel("grid size G")
     ax.set_ylabel("test RMSE (best over runs)")
     ax.grid(True, which="both", alpha=0.3)

@@ -21,8 +21,11 @@ def recovery_rows(table: pd.DataFrame, latex: bool = False) -> list[list[str]]:
     """Rows of the recovery table; empty when no run has a ground-truth formula.
     With ``latex``, the formula cell is the run's LaTeX formula in math mode."""
     with_truth = table[table["truth"].notna()]
+    every_run = table.groupby("equation", sort=True, dropna=False)
     rows = []
     for equation, group in with_truth.groupby("equation", sort=True, dropna=False):
+        runs = len(every_run.get_group(equation)) if equation == equation else len(group)
+        failed = runs - int((group["status"] == "completed").sum())
         recovered = group["recovered"].map(lambda v: v is True or v == "True")
         ranked = group.assign(_rec=recovered).sort_values(
             ["_rec", "test_rmse"], ascending=[False, True], na_position="last")
@@ -33,7 +36,8 @@ def recovery_rows(table: pd.DataFrame, latex: bool = False) -> list[list[str]]:
         rows.append([
             str(equation), str(best["truth"]), str(best["width"] or ""),
             _format_rmse(best["test_rmse"]), formula,
-            "yes" if best["_rec"] else "no", f"{int(recovered.sum())}/{len(group)}",
+            "yes" if best["_rec"] else "no",
+            f"{int(recovered.sum())}/{runs}" + (f" ({failed} failed)" if failed else ""),
         ])
     return rows
 
@@ -44,6 +48,28 @@ def _format_rmse(value) -> str:
     except (TypeError, ValueError):
         return ""
     return f"{number:.2e}" if math.isfinite(number) else ""
+
+
+# columns holding counts, errors and times (summary tables)
+INT_COLUMNS = {"n_params", "n_params_spline", "n_edges", "grid", "stages_done"}
+ERROR_COLUMNS = {"train_rmse", "test_rmse", "formula_test_rmse", "train_accuracy",
+                 "test_accuracy"}
+
+
+def format_cell(column: str, value) -> str:
+    """A table cell: counts as integers, errors with 3 significant digits, seconds with one
+    decimal, other numbers with at most 4 significant digits; missing values empty."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if column in INT_COLUMNS and float(value).is_integer():
+        return str(int(value))
+    if column in ERROR_COLUMNS:
+        return f"{value:.3g}" if "accuracy" in column else f"{value:.3e}"
+    if column == "seconds":
+        return f"{value:.1f}"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
