@@ -1,0 +1,79 @@
+"""The L1 + entropy penalty of :mod:`kanrun.kan.regularize` with its gradient in closed
+form, for the autograd-free objectives (batched over members, feature-major).
+
+For a layer with inputs x_i (batch b) and numeric edge values
+phi_ij = mask_ij (sb_ij silu(x_i) + sp_ij spline_ij(x_i)) the edge scale is
+s_ij = std_b(phi_ij) / (std_b(x_i) + 0.1) (unbiased std), and the penalty is
+lamb_l1 sum s + lamb_entropy (mean_j H_in(j) + mean_i H_out(i)) with H the entropy (base 2,
++1e-4 inside the log) of s normalized over inputs (+1), resp. outputs (+1). The gradient
+goes back through std to phi (and from phi to the parameters and x), and through
+std_b(x_i) to x.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import spline
+
+EPS = 1e-4
+LN2 = math.log(2.0)
+
+
+def entropy_l1_grad(s: torch.Tensor, lamb_l1: float, lamb_entropy: float):
+    """(m, in, out) scales -> (penalty (m,), d penalty / d s (m, in, out))."""
+    n_in, n_out = s.shape[1], s.shape[2]
+    tot_in = s.sum(1, keepdim=True) + 1  # over inputs, per output
+    tot_out = s.sum(2, keepdim=True) + 1  # over outputs, per input
+    p_in, p_out = s / tot_in, s / tot_out
+    log_in, log_out = torch.log2(p_in + EPS), torch.log2(p_out + EPS)
+    ent_in = -(p_in * log_in).sum(1).mean(1)
+    ent_out = -(p_out * log_out).sum(2).mean(1)
+    reg = lamb_l1 * s.sum((1, 2)) + lamb_entropy * (ent_in + ent_out)
+    a_in = -(log_in + p_in / ((p_in + EPS) * LN2))  # d H / d p
+    a_out = -(log_out + p_out / ((p_out + EPS) * LN2))
+    d_in = (a_in - (a_in * p_in).sum(1, keepdim=True)) / tot_in / n_out
+    d_out = (a_out - (a_out * p_out).sum(2, keepdim=True)) / tot_out / n_in
+    return reg, lamb_l1 + lamb_entropy * (d_in + d_out)
+
+
+def layer_penalty_t(layer, xt, saved, m, lamb, lamb_l1, lamb_entropy, need_dx):
+    """Penalty of a stacked layer (``m`` members, inputs ``xt`` (m * in, batch)) and the
+    gradients of ``lamb * penalty``: ``(reg (m,), g_x (m * in, batch) or None, grads)``.
+
+    ``saved`` is the forward state of :class:`~kanrun.kan.ensemble_stack.Stack`:
+    (x, dense basis (m * in, nb, batch), silu(x), sigmoid(x), ..., cols, local derivative).
+    """
+    _, basis, base, sig, sp_mask, _, _, cols, deriv = saved
+    rows_all, out = layer.scale_sp.shape
+    rows, batch = rows_all // m, xt.shape[1]
+    coef, mask, sb = layer.coef, layer.mask, layer.scale_base
+    spl = torch.bmm(coef, basis)  # (m * in, out, batch)
+    phi = (sb * mask).unsqueeze(-1) * base.unsqueeze(1) + sp_mask.unsqueeze(-1) * spl
+    centred = phi - phi.mean(-1, keepdim=True)
+    std = phi.std(-1)
+    x_c = xt - xt.mean(-1, keepdim=True)
+    sx = xt.std(-1)
+    denom = (sx + 0.1).unsqueeze(1)
+    scales = std / denom
+    reg, d_s = entropy_l1_grad(scales.view(m, rows, out), lamb_l1, lamb_entropy)
+    g_s = (d_s * lamb.view(m, 1, 1)).view(rows_all, out)
+    # d s / d phi_b = (phi_b - mean) / ((batch - 1) std (sx + 0.1))
+    inv = torch.where(std > 0, 1.0 / (std.clamp_min(1e-300) * (batch - 1)), 0.0) / denom
+    g_phi = centred * (g_s * inv).unsqueeze(-1)  # (m * in, out, batch)
+    grads = {"scale_base": (g_phi * base.unsqueeze(1)).sum(-1) * mask,
+             "scale_sp": (g_phi * spl).sum(-1) * mask,
+             "coef": torch.bmm(g_phi, basis.transpose(1, 2)) * sp_mask.unsqueeze(-1)}
+    g_x = None
+    if need_dx:
+        d_spl = torch.bmm(coef, spline.dense_basis(deriv, cols, layer.n_basis))
+        d_base = sig * (1 + xt * (1 - sig))
+        g_x = (g_phi * ((sb * mask).unsqueeze(-1) * d_base.unsqueeze(1)
+                        + sp_mask.unsqueeze(-1) * d_spl)).sum(1)
+        # through std(x): d s_ij / d x_b = -std_ij / (sx + 0.1)^2 (x_b - mean) / ((B-1) sx)
+        w = -(g_s * std).sum(1) / (sx + 0.1) ** 2
+        w = torch.where(sx > 0, w / (sx.clamp_min(1e-300) * (batch - 1)), 0.0)
+        g_x = g_x + w.unsqueeze(-1) * x_c
+    return reg, g_x, grads
