@@ -39,20 +39,20 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 
 class _Hidden:
-    """Constants and work buffers of a layer after the first, for the members' knots
-    (``layers``: that layer of every member)."""
+    """Constants and work buffers of a layer after the first for ``m`` members' knots:
+    ``table`` (m, rows, in * n_cols) of :func:`~kanrun.kan.spline.basis_tables`, ``knots``
+    (m, in, n_knots); ``proto`` is one member's layer (shapes, dtype)."""
 
-    def __init__(self, layers):
-        m = len(layers)
-        first = layers[0]
-        in_dim, out_dim, k = first.in_dim, first.out_dim, first.k
+    def __init__(self, table, knots, proto):
+        m, in_dim = knots.shape[0], knots.shape[1]
+        first = proto
+        out_dim, k = first.out_dim, first.k
         w = k + 1
-        tables = [_np(layer.tables()[0]).astype(np.float64) for layer in layers]
-        n_cols = tables[0].shape[1] // in_dim  # column s = knots passed, 0 .. n_knots
+        table = table.astype(np.float64)
+        n_cols = table.shape[2] // in_dim  # column s = knots passed, 0 .. n_knots
         dtype = _np(first.coef).dtype
         self.m, self.k, self.w, self.n_cols = m, k, w, n_cols
-        self.knots = np.stack([_np(layer.grid) for layer in layers])  # (m, in, n_knots)
-        table = np.stack(tables)  # (m, rows, in * n_cols)
+        self.knots = knots
         # local B-spline r on column s: sum_p C[p, r, i, s] u^p with u = v / h; in v the
         # coefficients are C[p] / h^p (zero-width and outside columns are zero already)
         scale = table[:, 1:2] ** np.arange(w)[None, :, None]  # (m, p, cols)
@@ -96,13 +96,14 @@ class _Hidden:
         return cols
 
 
-def first_inputs(layer, x: torch.Tensor) -> np.ndarray:
-    """[dense basis (in * n_basis rows); silu (in rows)] of data x (batch, in): (rows, batch)."""
+def first_inputs(layer, xt: torch.Tensor, m: int = 1) -> np.ndarray:
+    """[dense basis (in * n_basis rows); silu (in rows)] of each member's data: xt
+    (m * in, batch), the layer's inputs stacked member-major -> (m, rows, batch)."""
     with torch.no_grad():
-        xt = x.t().contiguous()
+        batch = xt.shape[1]
         vals, cols, _ = spline.fast_local_basis(xt, layer.grid, layer.k, False, layer.tables())
-        basis = spline.dense_basis(vals, cols, layer.n_basis).view(-1, xt.shape[1])
-        return torch.cat([basis, layer.base(xt)]).numpy()
+        basis = spline.dense_basis(vals, cols, layer.n_basis).view(m, -1, batch)
+        return torch.cat([basis, layer.base(xt).view(m, -1, batch)], 1).numpy()
 
 
 class BatchedCore:
@@ -122,9 +123,16 @@ class BatchedCore:
         self.hidden = None
         self.last_mse = self.last_reg = None
 
-    def set_knots(self, member_layers):
-        """``member_layers[l]``: layer l of every member (tables and knots are read)."""
-        self.hidden = [None] + [_Hidden(layers) for layers in member_layers[1:]]
+    def set_knots(self, layers, m):
+        """``layers``: the models' layers with ``m`` members stacked along the inputs
+        (m = 1: one model's own layers); their knots and basis tables are read."""
+        self.hidden = [None]
+        for layer in layers[1:]:
+            table = _np(layer.tables()[0])
+            rows, in_dim = table.shape[0], layer.in_dim // m
+            table = table.reshape(rows, m, -1).transpose(1, 0, 2)
+            knots = _np(layer.grid).reshape(m, in_dim, -1)
+            self.hidden.append(_Hidden(table, knots, layer))
 
     # ----------------------------------------------------------------- evaluation
     def evaluate(self, first, target, x0=None):
@@ -368,7 +376,7 @@ class NumpyObjective:
             self.core.dest = [tuple(self._where.get(id(getattr(layer, n)))
                                     for n in ("coef", "scale_base", "scale_sp"))
                               for layer in layers]
-            self.core.set_knots([[layer] for layer in layers])
+            self.core.set_knots(layers, 1)
             self._key = key
         return key[1]
 
@@ -378,7 +386,7 @@ class NumpyObjective:
         hit = self._data.get(id(x))
         if hit is not None and hit[0] is x and hit[1] == x._version and hit[2] == grid_key:
             return hit[3]
-        stacked = (first_inputs(self.model.layers[0], x)[None],
+        stacked = (first_inputs(self.model.layers[0], x.t().contiguous()),
                    np.ascontiguousarray(_np(x).T)[None])
         if len(self._data) >= 2:
             self._data.pop(next(iter(self._data)))

@@ -2,9 +2,9 @@
 
 Same iteration semantics as ``torch.optim.LBFGS(line_search_fn="strong_wolfe")`` (which
 pykan uses): up to ``max_iter`` iterations and ``max_eval`` evaluations per ``step``, the
-curvature history kept across steps; the iteration itself is
-:class:`~kanrun.kan.lbfgs_batched.BatchedLBFGS` with one member. The difference is cost, which matters for the small
-models of science where every evaluation takes a millisecond or less:
+curvature history kept across steps (the arithmetic of
+:class:`~kanrun.kan.lbfgs_batched.BatchedLBFGS` for one member). The difference is cost,
+which matters for the small models of science where every evaluation takes a millisecond or less:
 
 - parameters are views of one flat tensor, so a trial point is one copy;
 - gradients come from ``torch.autograd.grad`` straight into that layout (no accumulation);
@@ -17,10 +17,10 @@ models of science where every evaluation takes a millisecond or less:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
-
-from .lbfgs_batched import BatchedLBFGS
 
 
 class FlatParameters:
@@ -57,22 +57,56 @@ class FlatParameters:
             p.data = p.data.clone()
 
 
+def _cubic_min(x1, f1, g1, x2, f2, g2, lo, hi):
+    """Minimizer of the cubic through two points with slopes, clipped to [lo, hi]."""
+    mid = (lo + hi) / 2
+    if x1 == x2:
+        return mid
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    disc = d1 * d1 - g1 * g2
+    if not disc >= 0:
+        return mid
+    d2 = math.sqrt(disc)
+    if x1 <= x2:
+        denom = g2 - g1 + 2 * d2
+        t = x2 - (x2 - x1) * (g2 + d2 - d1) / denom if denom != 0 else mid
+    else:
+        denom = g1 - g2 + 2 * d2
+        t = x1 - (x1 - x2) * (g1 + d2 - d1) / denom if denom != 0 else mid
+    if not math.isfinite(t):
+        return mid
+    return min(max(t, lo), hi)
+
+
+def _dot(a, b) -> float:
+    return float((a * b).sum())  # as the batched engine's row sums
+
+
 class LBFGS:
     """L-BFGS over ``params`` (tensors with ``requires_grad``); call :meth:`step`.
 
     The closure returns the loss (with its graph; it must not call ``backward`` itself), or
     a pair ``(loss, flat_gradient)`` already computed in the order of ``params``. The
-    iteration is :class:`~kanrun.kan.lbfgs_batched.BatchedLBFGS` with one member, so a
-    model fitted alone and one fitted in an ensemble take the same steps.
+    iteration is that of :class:`~kanrun.kan.lbfgs_batched.BatchedLBFGS` for one member,
+    with the same arithmetic, so a model fitted alone and in an ensemble take the same
+    steps (tests/test_ensemble.py checks it bit for bit).
     """
 
     def __init__(self, params, lr=1.0, max_iter=20, max_eval=None, tolerance_grad=1e-7,
                  tolerance_change=1e-9, history_size=100, c1=1e-4, c2=0.9, max_ls=25):
         self.flat = FlatParameters(params)
-        self.engine = BatchedLBFGS(self.flat.get()[None], lr=lr, max_iter=max_iter,
-                                   max_eval=max_eval, tolerance_grad=tolerance_grad,
-                                   tolerance_change=tolerance_change,
-                                   history_size=history_size, c1=c1, c2=c2, max_ls=max_ls)
+        self.lr, self.max_iter = lr, int(max_iter)
+        self.max_eval = int(max_eval) if max_eval is not None else int(max_iter * 5 / 4)
+        self.tol_grad, self.tol_change = tolerance_grad, tolerance_change
+        self.m, self.c1, self.c2, self.max_ls = int(history_size), c1, c2, int(max_ls)
+        n = self.flat.x.numel()
+        self.S = np.zeros((self.m, n))  # curvature pairs in rows 0..count-1, oldest first
+        self.Y = np.zeros((self.m, n))
+        self.rho = np.zeros(self.m)  # 1 / (y . s) of each pair
+        self.count = 0
+        self.d = self.t = self.g_prev = self.loss_prev = None
+        self.gamma = 1.0
+        self.n_iter = 0
 
     def close(self):
         self.flat.release()
@@ -92,21 +126,150 @@ class LBFGS:
                                   for g, p in zip(grads, params)])
         return float(loss.detach()), flat.detach().cpu().numpy().astype(np.float64)
 
-    # the engine's history, for one member
-    def _push(self, s, y, ys):
-        self.engine._push(np.zeros(1, dtype=np.int64), s[None], y[None], np.array([ys]))
-
+    # ----------------------------------------------------------------- pieces
+    # The arithmetic mirrors BatchedLBFGS operation by operation (same reductions, same
+    # products on (1, history, n) arrays), so a model alone and in an ensemble agree.
     def _direction(self, g):
-        return self.engine._direction(np.zeros(1, dtype=np.int64), g[None])[0]
+        """-H g: the two-loop recursion, its dot products taken from S S-Y products."""
+        c = self.count
+        if c == 0:
+            return -g
+        S, Y, rho, gamma = self.S[None], self.Y[None], self.rho, self.gamma
+        sy = np.matmul(S, Y.transpose(0, 2, 1))[0].tolist()
+        sq = np.matmul(S, g[None, :, None])[0, :, 0].tolist()
+        alpha = [0.0] * self.m
+        for i in range(c - 1, -1, -1):
+            t, row = -sq[i], sy[i]
+            for j in range(i + 1, c):
+                t = t - alpha[j] * row[j]
+            alpha[i] = t * rho[i]
+        q = -(g + np.matmul(np.array(alpha)[None, None, :], Y)[0, 0])
+        yq = np.matmul(Y, q[None, :, None])[0, :, 0].tolist()
+        step = [0.0] * self.m
+        for i in range(c):
+            t = gamma * yq[i]
+            for j in range(i):
+                t = t + step[j] * sy[j][i]
+            step[i] = alpha[i] - t * rho[i]
+        return gamma * q + np.matmul(np.array(step)[None, None, :], S)[0, 0]
 
+    def _push(self, s, y, ys):
+        c = self.count
+        if c == self.m:  # drop the oldest pair
+            self.S[:-1], self.Y[:-1] = self.S[1:], self.Y[1:]
+            self.rho[:-1] = self.rho[1:]
+            c -= 1
+        self.S[c], self.Y[c] = s, y
+        self.rho[c] = 1.0 / ys
+        self.count = c + 1
+        self.gamma = ys / _dot(y, y)
+
+    def _line_search(self, objective, x0, t, d, f, g, gtd):
+        """Strong-Wolfe search along d from x0: (loss, gradient, t, evaluations)."""
+        c1, c2, tol = self.c1, self.c2, self.tol_change
+        d_norm = float(np.abs(d).max())
+        f_new, g_new = objective(x0 + t * d)
+        gtd_new = _dot(g_new, d)
+        evals = 1
+        t_prev, f_prev, g_prev, gtd_prev = 0.0, f, g, gtd
+        bracket = None
+        while evals < self.max_ls:
+            if f_new > f + c1 * t * gtd or (evals > 2 and f_new >= f_prev):
+                bracket = [(t_prev, f_prev, g_prev, gtd_prev), (t, f_new, g_new, gtd_new)]
+                break
+            if abs(gtd_new) <= -c2 * gtd:
+                return f_new, g_new, t, evals
+            if gtd_new >= 0:
+                bracket = [(t_prev, f_prev, g_prev, gtd_prev), (t, f_new, g_new, gtd_new)]
+                break
+            t_next = _cubic_min(t_prev, f_prev, gtd_prev, t, f_new, gtd_new,
+                                t + 0.01 * (t - t_prev), t * 10)
+            t_prev, f_prev, g_prev, gtd_prev = t, f_new, g_new, gtd_new
+            t = t_next
+            f_new, g_new = objective(x0 + t * d)
+            gtd_new = _dot(g_new, d)
+            evals += 1
+        if bracket is None:
+            bracket = [(0.0, f, g, gtd), (t, f_new, g_new, gtd_new)]
+        # zoom: shrink the bracket around a point satisfying both Wolfe conditions
+        insufficient = False
+        low = 0 if bracket[0][1] <= bracket[1][1] else 1
+        while evals < self.max_ls:
+            (ta, fa, _, gtda), (tb, fb, _, gtdb) = bracket
+            if abs(tb - ta) * d_norm < tol:
+                break
+            lo_b, hi_b = min(ta, tb), max(ta, tb)
+            t = _cubic_min(ta, fa, gtda, tb, fb, gtdb, lo_b, hi_b)
+            eps = 0.1 * (hi_b - lo_b)
+            if min(hi_b - t, t - lo_b) < eps:
+                if insufficient or t >= hi_b or t <= lo_b:
+                    t = hi_b - eps if abs(t - hi_b) < abs(t - lo_b) else lo_b + eps
+                    insufficient = False
+                else:
+                    insufficient = True
+            else:
+                insufficient = False
+            f_new, g_new = objective(x0 + t * d)
+            gtd_new = _dot(g_new, d)
+            evals += 1
+            high = 1 - low
+            if f_new > f + c1 * t * gtd or f_new >= bracket[low][1]:
+                bracket[high] = (t, f_new, g_new, gtd_new)
+                low = 0 if bracket[0][1] <= bracket[1][1] else 1
+            else:
+                if abs(gtd_new) <= -c2 * gtd:
+                    return f_new, g_new, t, evals
+                if gtd_new * (bracket[high][0] - bracket[low][0]) >= 0:
+                    bracket[high] = bracket[low]
+                bracket[low] = (t, f_new, g_new, gtd_new)
+        t, f_best, g_best, _ = bracket[low]
+        return f_best, g_best, t, evals
+
+    # ----------------------------------------------------------------- step
     def step(self, closure):
         """Up to ``max_iter`` L-BFGS iterations from the current parameters."""
+        last = [None]
 
-        def objective(x):
-            self.flat.set(x[0])
-            loss, g = self._evaluate(closure)
-            return np.array([loss]), g[None]
+        def objective(point):
+            self.flat.set(point)
+            out = self._evaluate(closure)
+            last[0] = out[0]
+            return out
 
-        loss = self.engine.step(objective, x=self.flat.get()[None])[0]
-        self.flat.set(self.engine.x[0])
-        return loss
+        x = self.flat.get()
+        loss, g = objective(x)
+        evals = 1
+        if float(np.abs(g).max()) <= self.tol_grad:
+            return loss
+        for it in range(self.max_iter):
+            self.n_iter += 1
+            if self.n_iter == 1:
+                d = -g
+                self.count, self.gamma = 0, 1.0
+                self.rho[:], self.S[:], self.Y[:] = 0.0, 0.0, 0.0
+            else:
+                y = g - self.g_prev
+                s = self.d * self.t
+                ys = _dot(y, s)
+                if ys > 1e-10:
+                    self._push(s, y, ys)
+                d = self._direction(g)
+            self.g_prev, self.loss_prev = g, loss
+            t = (min(1.0, 1.0 / float(np.abs(g).sum())) if self.n_iter == 1 else 1.0) * self.lr
+            gtd = _dot(g, d)
+            if gtd > -self.tol_change:
+                break
+            loss, g, t, ls_evals = self._line_search(objective, x, t, d, loss, g, gtd)
+            x = x + t * d
+            self.d, self.t = d, t
+            evals += ls_evals
+            if it == self.max_iter - 1 or evals >= self.max_eval:
+                break
+            if float(np.abs(g).max()) <= self.tol_grad:
+                break
+            if float(np.abs(d).max()) * t <= self.tol_change:
+                break
+            if abs(loss - self.loss_prev) < self.tol_change:
+                break
+        self.flat.set(x)
+        return last[0]

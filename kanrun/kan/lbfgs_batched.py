@@ -80,7 +80,7 @@ class BatchedLBFGS:
         self.low = np.zeros(n_members, dtype=np.int64)
         self.insufficient = np.zeros(n_members, dtype=bool)
         self.last_loss = np.full(n_members, np.nan)
-        self.last_aux = np.zeros(n_members)
+        self.last_aux = None
 
     # ----------------------------------------------------------------- step driver
     def step(self, objective, active=None, x=None):
@@ -88,7 +88,8 @@ class BatchedLBFGS:
         ``x`` (default: where the last step ended).
 
         ``objective(x)`` returns (losses, gradients) or (losses, gradients, aux) with aux
-        one number per member, kept from each member's last evaluation in ``last_aux``.
+        an array of rows per member, kept from each member's last evaluation in
+        ``last_aux``.
         Returns the loss of each member's last evaluation in this step (NaN for members
         that did not take part)."""
         n_members = self.x.shape[0]
@@ -111,7 +112,10 @@ class BatchedLBFGS:
             idx = np.flatnonzero(waiting)
             self.last_loss[idx] = f_e[idx]
             if len(out) > 2:  # something the caller wants from each member's last evaluation
-                self.last_aux[idx] = np.asarray(out[2])[idx]
+                aux = np.asarray(out[2], dtype=np.float64)
+                if self.last_aux is None or self.last_aux.shape != aux.shape:
+                    self.last_aux = np.zeros_like(aux)
+                self.last_aux[idx] = aux[idx]
             phases = self.phase.copy()
             for code, handler in ((_START, self._on_start), (_BRACKET, self._on_bracket),
                                   (_ZOOM, self._on_zoom)):
@@ -141,6 +145,7 @@ class BatchedLBFGS:
             d[first] = -g[first]
             self.count[i1] = 0
             self.rho[i1] = 0.0
+            self.S[i1], self.Y[i1] = 0.0, 0.0
             self.gamma[i1] = 1.0
         if i2.size:
             y = self.g[i2] - self.g_prev[i2]
@@ -305,21 +310,30 @@ class BatchedLBFGS:
         self.gamma[idx] = ys / _dot(y, y)
 
     def _direction(self, idx, g):
-        """-H g by the two-loop recursion on each member's own history (count pairs)."""
+        """-H g by the two-loop recursion on each member's own history (count pairs).
+
+        The scalar recursions run in the same order as :class:`kanrun.kan.lbfgs.LBFGS`'s
+        (member by member they are the same operations), the products are the same calls
+        on (members, history, n) arrays, so one member alone and in a batch agree bit for
+        bit; a member with fewer pairs adds exact zeros."""
         c = self.count[idx]
         S, Y, rho, gamma = self.S[idx], self.Y[idx], self.rho[idx], self.gamma[idx]
-        m = self.m
+        cmax = int(c.max())
         sy = np.matmul(S, Y.transpose(0, 2, 1))  # sy[:, i, j] = s_i . y_j
         sq = np.matmul(S, g[:, :, None])[:, :, 0]
-        alpha = np.zeros((idx.size, m))
-        for i in range(m - 1, -1, -1):
-            t = -sq[:, i] - (alpha[:, i + 1:] * sy[:, i, i + 1:]).sum(1)
+        alpha = np.zeros((idx.size, self.m))
+        for i in range(cmax - 1, -1, -1):
+            t = -sq[:, i]
+            for j in range(i + 1, cmax):
+                t = t - alpha[:, j] * sy[:, i, j]
             alpha[:, i] = np.where(i < c, t * rho[:, i], 0.0)
         q = -(g + np.matmul(alpha[:, None, :], Y)[:, 0])
         yq = np.matmul(Y, q[:, :, None])[:, :, 0]
-        step = np.zeros((idx.size, m))
-        for i in range(m):
-            t = gamma * yq[:, i] + (step[:, :i] * sy[:, :i, i]).sum(1)
+        step = np.zeros((idx.size, self.m))
+        for i in range(cmax):
+            t = gamma * yq[:, i]
+            for j in range(i):
+                t = t + step[:, j] * sy[:, j, i]
             step[:, i] = np.where(i < c, alpha[:, i] - t * rho[:, i], 0.0)
         q = gamma[:, None] * q + np.matmul(step[:, None, :], S)[:, 0]
         return np.where((c == 0)[:, None], -g, q)
