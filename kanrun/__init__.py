@@ -5,7 +5,7 @@ imported on first use so that the command line starts without loading torch.
 """
 
 __version__ = "0.1.0"
-_LIBRARY = ("KAN", "KANLayer", "create_dataset", "fit", "load_model", "save_model")
+_LIBRARY = ("KAN", "KANEnsemble", "KANLayer", "create_dataset", "fit", "load_model", "save_model")
 __all__ = [*_LIBRARY, "__version__"]
 
 

@@ -73,14 +73,14 @@ class KANEnsemble:
         steps = int(steps)
         if steps < 0:
             raise FitError(f"steps must be >= 0, got {steps}")
-        groups = {}
+        groups = {}  # penalized or not: a solo fit takes a different path for each
         for i, member in enumerate(self.members):
-            groups.setdefault(member.grid, []).append(i)
+            groups.setdefault((member.grid, float(lambs[i]) > 0), []).append(i)
         hist = [{"train_loss": [], "test_loss": [], "reg": []} for _ in range(n)]
         settings = dict(lr=lr, max_iter=max_iter, history_size=history_size, steps=steps,
                         update_grid=update_grid, grid_update_num=grid_update_num,
                         start=start_grid_update_step, stop=stop_grid_update_step)
-        for ids in groups.values():  # one stack and one optimizer per grid size
+        for ids in groups.values():  # one stack and one optimizer per group
             members = [self.members[i] for i in ids]
             kind = NumpyStack if numpy_capable(members[0]) else Stack
             stack = kind(members, [datasets[i] for i in ids], [float(lambs[i]) for i in ids],

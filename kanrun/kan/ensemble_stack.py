@@ -71,7 +71,8 @@ class Stack:
             if layer.scale_sp.requires_grad:
                 self.slots.append((l, "scale_sp", per))
         self.n_params = sum(n for _, _, n in self.slots)
-        self.lamb = torch.tensor(lambs, dtype=dtype, device=device)
+        self.lamb_values = [float(v) for v in lambs]
+        self.lamb = torch.tensor(self.lamb_values, dtype=dtype, device=device)
         self.penalized = bool((self.lamb > 0).any())
         self.lamb_l1, self.lamb_entropy = float(lamb_l1), float(lamb_entropy)
         self.train = self._stack_data(datasets, "train")
@@ -275,7 +276,7 @@ class NumpyStack(Stack):
             start += n
         dest = [tuple(where.get((l, name)) for name in ("coef", "scale_base", "scale_sp"))
                 for l in range(len(self.layers))]
-        lamb = self.lamb.double().numpy() if self.penalized else None
+        lamb = np.array(self.lamb_values) if self.penalized else None
         self.core = BatchedCore(arrays, dest, lamb, lamb_l1, lamb_entropy)
         x_train, y_train = self.train
         self._target = y_train.numpy()
