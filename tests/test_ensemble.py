@@ -34,8 +34,11 @@ def test_members_equal_their_solo_fits(dtype):
         got = histories[i]
         # the trajectories are chaotic (1e-15 at the start is 1e-2 after 20 steps), so
         # agreement this close means the same decisions from the same numbers
-        for key in ("train_loss", "test_loss", "reg"):
+        for key in ("train_loss", "reg"):
             assert np.allclose(got[key], expected[key], rtol=1e-9, atol=0), (i, key)
+        # the test loss is only reported (NumPy forward here, torch's there)
+        tol = 1e-9 if dtype == torch.float64 else 1e-5
+        assert np.allclose(got["test_loss"], expected["test_loss"], rtol=tol, atol=0)
         assert (got["reg"][-1] > 0) == (lamb > 0)
         for a, b in zip(ens[i].state_dict().values(), solo.state_dict().values()):
             assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)

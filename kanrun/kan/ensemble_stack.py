@@ -281,11 +281,28 @@ class NumpyStack(Stack):
         x_train, y_train = self.train
         self._target = y_train.numpy()
         self._x0 = x_train.numpy().reshape(m, -1, x_train.shape[1])
+        index = {"coef": 0, "scale_base": 1, "scale_sp": 2}
+        self._views = [arrays[l][index[name]] for l, name, _ in self.slots]
         self._knots_changed()
 
     def _knots_changed(self):
         self.core.set_knots(self.layers, self.m)
         self._first = first_inputs(self.layers[0], self.train[0], self.m)
+        self._first_test = first_inputs(self.layers[0], self.test[0], self.m)
+
+    def get(self) -> np.ndarray:
+        return np.concatenate([v.reshape(self.m, -1) for v in self._views], 1).astype(
+            np.float64)
+
+    def set(self, x: np.ndarray) -> None:
+        start = 0  # NumPy assignment, as the solo fit's FlatParameters.set
+        for view, (_, _, n) in zip(self._views, self.slots):
+            view[...] = x[:, start : start + n].reshape(view.shape)
+            start += n
+
+    def test_loss(self) -> np.ndarray:
+        diff = self.core.forward(self._first_test) - self.test[1].numpy()
+        return (diff * diff).reshape(self.m, -1).mean(1).astype(np.float64)
 
     def update_grid(self) -> None:
         super().update_grid()

@@ -122,6 +122,7 @@ class BatchedCore:
         self.lamb_l1, self.lamb_entropy = float(lamb_l1), float(lamb_entropy)
         self.hidden = None
         self.last_mse = self.last_reg = None
+        self._spread0 = None
 
     def set_knots(self, layers, m):
         """``layers``: the models' layers with ``m`` members stacked along the inputs
@@ -135,6 +136,20 @@ class BatchedCore:
             self.hidden.append(_Hidden(table, knots, layer))
 
     # ----------------------------------------------------------------- evaluation
+    def forward(self, first):
+        """The models' outputs (m, out, batch) for first-layer inputs (m, rows, batch)."""
+        coef, sb, sp, mask = self.arrays[0]
+        m, in_dim, out_dim, nb = coef.shape
+        w0 = np.empty((m, out_dim, in_dim * (nb + 1)), dtype=coef.dtype)
+        w0[:, :, : in_dim * nb] = (coef * (sp * mask)[..., None]).transpose(
+            0, 2, 1, 3).reshape(m, out_dim, -1)
+        w0[:, :, in_dim * nb :] = (sb * mask).transpose(0, 2, 1)
+        a = np.matmul(w0, first)
+        with np.errstate(over="ignore"):
+            for l in range(1, len(self.arrays)):
+                a, _ = self._forward(self.hidden[l], a, self.arrays[l], False)
+        return a
+
     def evaluate(self, first, target, x0=None):
         """Returns the total loss per member (m,); gradients go to ``dest``. ``x0`` (m, in,
         batch), the data themselves, is needed with a penalty (their spread)."""
@@ -172,8 +187,13 @@ class BatchedCore:
         if penalized:
             reg = np.zeros(m)
             for l, phi in enumerate(edges):
-                x_l = x0 if l == 0 else inputs[l]
-                r, pen[l] = _penalty(x_l, phi, self.lamb, self.lamb_l1, self.lamb_entropy,
+                if l == 0:  # the data's spread is a constant
+                    if self._spread0 is None or self._spread0[0] is not x0:
+                        self._spread0 = (x0, _spread(x0))
+                    spread = self._spread0[1]
+                else:
+                    spread = _spread(inputs[l])
+                r, pen[l] = _penalty(spread, phi, self.lamb, self.lamb_l1, self.lamb_entropy,
                                      need_dx=l > 0)
                 reg += r
             self.last_reg = reg
@@ -276,34 +296,41 @@ class BatchedCore:
         return g_silu + pen[1]
 
 
-def _penalty(x, phi, lamb, lamb_l1, lamb_entropy, need_dx):
-    """Penalty of one layer from its inputs x (m, in, batch) and edge values phi
-    (m, in, out, batch): (reg (m,), (d lamb*reg / d phi, d lamb*reg / d x or None))."""
+def _spread(x):
+    """Centred values and unbiased std over the batch (last axis) of x (m, in, batch)."""
+    batch = x.shape[-1]
+    x_c = x - np.add.reduce(x, -1, keepdims=True) / batch
+    return x_c, np.sqrt(np.add.reduce(x_c * x_c, -1) / (batch - 1))
+
+
+def _penalty(spread, phi, lamb, lamb_l1, lamb_entropy, need_dx):
+    """Penalty of one layer from the spread of its inputs (:func:`_spread`) and its edge
+    values phi (m, in, out, batch): (reg (m,), (d lamb*reg / d phi, d lamb*reg / d x or
+    None))."""
     m, in_dim, out_dim, batch = phi.shape
-    centred = phi - phi.mean(-1, keepdims=True)
-    std = np.sqrt((centred * centred).sum(-1) / (batch - 1))
-    x_c = x - x.mean(-1, keepdims=True)
-    sx = np.sqrt((x_c * x_c).sum(-1) / (batch - 1))
+    centred, std = _spread(phi)
+    x_c, sx = spread
     denom = (sx + 0.1)[:, :, None]
     s = std / denom
-    tot_in = s.sum(1, keepdims=True) + 1
-    tot_out = s.sum(2, keepdims=True) + 1
+    tot_in = np.add.reduce(s, 1, keepdims=True) + 1
+    tot_out = np.add.reduce(s, 2, keepdims=True) + 1
     p_in, p_out = s / tot_in, s / tot_out
     log_in, log_out = np.log2(p_in + EPS), np.log2(p_out + EPS)
-    reg = lamb_l1 * s.sum((1, 2)) + lamb_entropy * (
-        -(p_in * log_in).sum(1).mean(1) - (p_out * log_out).sum(2).mean(1))
+    reg = lamb_l1 * s.sum((1, 2)) - lamb_entropy * (
+        np.add.reduce(p_in * log_in, 1).sum(1) / out_dim
+        + np.add.reduce(p_out * log_out, 2).sum(1) / in_dim)
     a_in = -(log_in + p_in / ((p_in + EPS) * LN2))
     a_out = -(log_out + p_out / ((p_out + EPS) * LN2))
     d_s = lamb_l1 + lamb_entropy * (
-        (a_in - (a_in * p_in).sum(1, keepdims=True)) / tot_in / out_dim
-        + (a_out - (a_out * p_out).sum(2, keepdims=True)) / tot_out / in_dim)
+        (a_in - np.add.reduce(a_in * p_in, 1, keepdims=True)) / tot_in / out_dim
+        + (a_out - np.add.reduce(a_out * p_out, 2, keepdims=True)) / tot_out / in_dim)
     g_s = d_s * lamb[:, None, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = np.where(std > 0, 1.0 / (std * (batch - 1)), 0.0) / denom
         g_phi = centred * (g_s * inv)[..., None]
         g_x = None
         if need_dx:
-            wx = -(g_s * std).sum(2) / (sx + 0.1) ** 2
+            wx = -np.add.reduce(g_s * std, 2) / (sx + 0.1) ** 2
             wx = np.where(sx > 0, wx / (sx * (batch - 1)), 0.0)
             g_x = wx[..., None] * x_c
     return reg, (g_phi.astype(phi.dtype, copy=False), g_x)
