@@ -15,9 +15,9 @@ from . import spline
 
 
 def silu(x: torch.Tensor) -> torch.Tensor:
-    """The one SiLU of the library, ``x * sigmoid(x)``: the layer's base function, the
-    kernels and the cached first-layer inputs all use it, so every path agrees bit for bit."""
-    return x * torch.sigmoid(x)
+    """The one SiLU of the library: the layer's base function, the kernels and the cached
+    first-layer inputs all use it, so every path agrees bit for bit."""
+    return torch.nn.functional.silu(x)
 
 
 def layer_forward(xt, base_t, coef, scale_base, scale_sp, mask, grid, tables, k, basis_t,
@@ -26,8 +26,8 @@ def layer_forward(xt, base_t, coef, scale_base, scale_sp, mask, grid, tables, k,
     differentiated) here; ``basis_t`` (in * n_basis, batch) may be a cached basis."""
     sig = None
     if base_t is None:
-        sig = torch.sigmoid(xt)
-        base_t = xt * sig
+        sig = torch.sigmoid(xt)  # kept for the derivative
+        base_t = silu(xt)
     in_dim, out_dim, n_basis = coef.shape
     cols = deriv = None
     if basis_t is None or need_dx:
