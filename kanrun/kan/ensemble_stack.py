@@ -17,6 +17,7 @@ import torch
 from . import spline
 from .fastpath_numpy import MAX_HIDDEN_EDGES, BatchedCore, first_inputs
 from .fit import FitError
+from .kernels import silu
 from .layer import KANLayer
 from .penalty import layer_penalty_t
 
@@ -154,7 +155,7 @@ class Stack:
                                                         layer.tables())
             basis = spline.dense_basis(vals, cols, nb)
             sig = torch.sigmoid(xt)
-        base = xt * sig
+        base = silu(xt)  # the layer's own base function, bit for bit
         sp_mask = layer.scale_sp * layer.mask
         w_sp = (layer.coef * sp_mask.unsqueeze(-1)).view(m, rows, out, nb).transpose(1, 2)
         w_sp = w_sp.reshape(m, out, rows * nb)
