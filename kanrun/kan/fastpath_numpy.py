@@ -178,8 +178,8 @@ class BatchedCore:
                     edges.append(state[-1])
         a -= target
         count = a.shape[1] * a.shape[2]
-        sq = a * a
-        mse = sq.reshape(m, -1).sum(1) / count
+        rows = a.reshape(m, -1)  # the BLAS dot of each member's residual, as fit always had
+        mse = np.array([float(r @ r) for r in rows]) / count
         g = a * (2.0 / count)
         self.last_mse, self.last_reg = mse, None
         total = mse

@@ -2,9 +2,8 @@
 
 Same iteration semantics as ``torch.optim.LBFGS(line_search_fn="strong_wolfe")`` (which
 pykan uses): up to ``max_iter`` iterations and ``max_eval`` evaluations per ``step``, the
-curvature history kept across steps (the arithmetic of
-:class:`~kanrun.kan.lbfgs_batched.BatchedLBFGS` for one member). The difference is cost,
-which matters for the small models of science where every evaluation takes a millisecond or less:
+curvature history kept across steps. The difference is cost, which matters for the small
+models of science where every evaluation takes a millisecond or less:
 
 - parameters are views of one flat tensor, so a trial point is one copy;
 - gradients come from ``torch.autograd.grad`` straight into that layout (no accumulation);
@@ -13,6 +12,10 @@ which matters for the small models of science where every evaluation takes a mil
   two-loop recursion runs on their small matrix of dot products;
 - on the CPU the flat vector is read and written through a NumPy view (no tensor copies),
   and a closure may return its loss and gradient as a float and a NumPy array.
+
+:class:`~kanrun.kan.lbfgs_batched.BatchedLBFGS` runs this iteration for many problems at
+once with the same arithmetic per problem (tests/test_ensemble.py checks it bit for bit):
+a change here must be made there too.
 """
 
 from __future__ import annotations
@@ -59,37 +62,27 @@ class FlatParameters:
 
 def _cubic_min(x1, f1, g1, x2, f2, g2, lo, hi):
     """Minimizer of the cubic through two points with slopes, clipped to [lo, hi]."""
-    mid = (lo + hi) / 2
-    if x1 == x2:
-        return mid
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
     disc = d1 * d1 - g1 * g2
-    if not disc >= 0:
-        return mid
+    if disc < 0:
+        return (lo + hi) / 2
     d2 = math.sqrt(disc)
     if x1 <= x2:
         denom = g2 - g1 + 2 * d2
-        t = x2 - (x2 - x1) * (g2 + d2 - d1) / denom if denom != 0 else mid
+        t = x2 - (x2 - x1) * (g2 + d2 - d1) / denom if denom != 0 else (lo + hi) / 2
     else:
         denom = g1 - g2 + 2 * d2
-        t = x1 - (x1 - x2) * (g1 + d2 - d1) / denom if denom != 0 else mid
+        t = x1 - (x1 - x2) * (g1 + d2 - d1) / denom if denom != 0 else (lo + hi) / 2
     if not math.isfinite(t):
-        return mid
+        return (lo + hi) / 2
     return min(max(t, lo), hi)
-
-
-def _dot(a, b) -> float:
-    return float((a * b).sum())  # as the batched engine's row sums
 
 
 class LBFGS:
     """L-BFGS over ``params`` (tensors with ``requires_grad``); call :meth:`step`.
 
     The closure returns the loss (with its graph; it must not call ``backward`` itself), or
-    a pair ``(loss, flat_gradient)`` already computed in the order of ``params``. The
-    iteration is that of :class:`~kanrun.kan.lbfgs_batched.BatchedLBFGS` for one member,
-    with the same arithmetic, so a model fitted alone and in an ensemble take the same
-    steps (tests/test_ensemble.py checks it bit for bit).
+    a pair ``(loss, flat_gradient)`` already computed in the order of ``params``.
     """
 
     def __init__(self, params, lr=1.0, max_iter=20, max_eval=None, tolerance_grad=1e-7,
@@ -102,7 +95,7 @@ class LBFGS:
         n = self.flat.x.numel()
         self.S = np.zeros((self.m, n))  # curvature pairs in rows 0..count-1, oldest first
         self.Y = np.zeros((self.m, n))
-        self.rho = np.zeros(self.m)  # 1 / (y . s) of each pair
+        self.rho = []  # 1 / (y . s) of each pair
         self.count = 0
         self.d = self.t = self.g_prev = self.loss_prev = None
         self.gamma = 1.0
@@ -111,6 +104,7 @@ class LBFGS:
     def close(self):
         self.flat.release()
 
+    # ----------------------------------------------------------------- pieces
     def _evaluate(self, closure):
         params = self.flat.params
         with torch.enable_grad():
@@ -126,50 +120,59 @@ class LBFGS:
                                   for g, p in zip(grads, params)])
         return float(loss.detach()), flat.detach().cpu().numpy().astype(np.float64)
 
-    # ----------------------------------------------------------------- pieces
-    # The arithmetic mirrors BatchedLBFGS operation by operation (same reductions, same
-    # products on (1, history, n) arrays), so a model alone and in an ensemble agree.
     def _direction(self, g):
-        """-H g: the two-loop recursion, its dot products taken from S S-Y products."""
+        """-H g: the two-loop recursion, its dot products taken from S S-Y products.
+
+        With ``sy[i][j] = s_i . y_j`` the first loop's ``s_i . q`` and the second's
+        ``y_i . r`` follow from scalars, so the vectors are touched by four products only.
+        """
         c = self.count
         if c == 0:
             return -g
-        S, Y, rho, gamma = self.S[None], self.Y[None], self.rho, self.gamma
-        sy = np.matmul(S, Y.transpose(0, 2, 1))[0].tolist()
-        sq = np.matmul(S, g[None, :, None])[0, :, 0].tolist()
-        alpha = [0.0] * self.m
-        for i in range(c - 1, -1, -1):
-            t, row = -sq[i], sy[i]
+        S, Y, rho, gamma = self.S[:c], self.Y[:c], self.rho, self.gamma
+        sy = (S @ Y.T).tolist()
+        sq = (S @ g).tolist()
+        alpha = [0.0] * c
+        for i in range(c - 1, -1, -1):  # q = -g - sum_{j>i} alpha_j y_j
+            row, t = sy[i], -sq[i]
             for j in range(i + 1, c):
-                t = t - alpha[j] * row[j]
+                t -= alpha[j] * row[j]
             alpha[i] = t * rho[i]
-        q = -(g + np.matmul(np.array(alpha)[None, None, :], Y)[0, 0])
-        yq = np.matmul(Y, q[None, :, None])[0, :, 0].tolist()
-        step = [0.0] * self.m
-        for i in range(c):
+        q = np.asarray(alpha) @ Y
+        q += g
+        q *= -1.0
+        yq = (Y @ q).tolist()
+        step = []
+        for i in range(c):  # r = gamma q + sum_{j<i} (alpha_j - beta_j) s_j
             t = gamma * yq[i]
             for j in range(i):
-                t = t + step[j] * sy[j][i]
-            step[i] = alpha[i] - t * rho[i]
-        return gamma * q + np.matmul(np.array(step)[None, None, :], S)[0, 0]
+                t += step[j] * sy[j][i]
+            step.append(alpha[i] - t * rho[i])
+        q *= gamma
+        q += np.asarray(step) @ S
+        return q
 
     def _push(self, s, y, ys):
         c = self.count
         if c == self.m:  # drop the oldest pair
             self.S[:-1], self.Y[:-1] = self.S[1:], self.Y[1:]
-            self.rho[:-1] = self.rho[1:]
+            del self.rho[0]
             c -= 1
         self.S[c], self.Y[c] = s, y
-        self.rho[c] = 1.0 / ys
+        self.rho.append(1.0 / ys)
         self.count = c + 1
-        self.gamma = ys / _dot(y, y)
+        self.gamma = ys / float(y @ y)
 
-    def _line_search(self, objective, x0, t, d, f, g, gtd):
-        """Strong-Wolfe search along d from x0: (loss, gradient, t, evaluations)."""
+    def _phi(self, closure, x0, t, d):
+        self.flat.set(x0 + t * d)
+        loss, g = self._evaluate(closure)
+        return loss, g, float(g @ d)
+
+    def _line_search(self, closure, x0, t, d, f, g, gtd):
+        """Strong-Wolfe search along d from x0; leaves the parameters at the chosen point."""
         c1, c2, tol = self.c1, self.c2, self.tol_change
         d_norm = float(np.abs(d).max())
-        f_new, g_new = objective(x0 + t * d)
-        gtd_new = _dot(g_new, d)
+        f_new, g_new, gtd_new = self._phi(closure, x0, t, d)
         evals = 1
         t_prev, f_prev, g_prev, gtd_prev = 0.0, f, g, gtd
         bracket = None
@@ -186,8 +189,7 @@ class LBFGS:
                                 t + 0.01 * (t - t_prev), t * 10)
             t_prev, f_prev, g_prev, gtd_prev = t, f_new, g_new, gtd_new
             t = t_next
-            f_new, g_new = objective(x0 + t * d)
-            gtd_new = _dot(g_new, d)
+            f_new, g_new, gtd_new = self._phi(closure, x0, t, d)
             evals += 1
         if bracket is None:
             bracket = [(0.0, f, g, gtd), (t, f_new, g_new, gtd_new)]
@@ -209,8 +211,7 @@ class LBFGS:
                     insufficient = True
             else:
                 insufficient = False
-            f_new, g_new = objective(x0 + t * d)
-            gtd_new = _dot(g_new, d)
+            f_new, g_new, gtd_new = self._phi(closure, x0, t, d)
             evals += 1
             high = 1 - low
             if f_new > f + c1 * t * gtd or f_new >= bracket[low][1]:
@@ -223,43 +224,36 @@ class LBFGS:
                     bracket[high] = bracket[low]
                 bracket[low] = (t, f_new, g_new, gtd_new)
         t, f_best, g_best, _ = bracket[low]
+        self.flat.set(x0 + t * d)
         return f_best, g_best, t, evals
 
     # ----------------------------------------------------------------- step
     def step(self, closure):
         """Up to ``max_iter`` L-BFGS iterations from the current parameters."""
-        last = [None]
-
-        def objective(point):
-            self.flat.set(point)
-            out = self._evaluate(closure)
-            last[0] = out[0]
-            return out
-
-        x = self.flat.get()
-        loss, g = objective(x)
+        loss, g = self._evaluate(closure)
         evals = 1
         if float(np.abs(g).max()) <= self.tol_grad:
             return loss
+        x = self.flat.get()
         for it in range(self.max_iter):
             self.n_iter += 1
             if self.n_iter == 1:
                 d = -g
-                self.count, self.gamma = 0, 1.0
-                self.rho[:], self.S[:], self.Y[:] = 0.0, 0.0, 0.0
+                self.count, self.rho = 0, []
+                self.gamma = 1.0
             else:
                 y = g - self.g_prev
                 s = self.d * self.t
-                ys = _dot(y, s)
+                ys = float(y @ s)
                 if ys > 1e-10:
                     self._push(s, y, ys)
                 d = self._direction(g)
             self.g_prev, self.loss_prev = g, loss
             t = (min(1.0, 1.0 / float(np.abs(g).sum())) if self.n_iter == 1 else 1.0) * self.lr
-            gtd = _dot(g, d)
+            gtd = float(g @ d)
             if gtd > -self.tol_change:
                 break
-            loss, g, t, ls_evals = self._line_search(objective, x, t, d, loss, g, gtd)
+            loss, g, t, ls_evals = self._line_search(closure, x, t, d, loss, g, gtd)
             x = x + t * d
             self.d, self.t = d, t
             evals += ls_evals
@@ -271,5 +265,4 @@ class LBFGS:
                 break
             if abs(loss - self.loss_prev) < self.tol_change:
                 break
-        self.flat.set(x)
-        return last[0]
+        return loss

@@ -37,8 +37,8 @@ def cubic_min(x1, f1, g1, x2, f2, g2, lo, hi):
 
 
 def _dot(a, b):
-    """Row-wise dot products; each row's sum is the same whatever the number of rows."""
-    return (a * b).sum(1)
+    """Row-wise dot products, each the BLAS dot of the solo optimizer (same bits)."""
+    return np.array([float(x @ y) for x, y in zip(a, b)])
 
 
 class BatchedLBFGS:
@@ -157,7 +157,7 @@ class BatchedLBFGS:
             d[~first] = self._direction(i2, self.g[i2])
         self.g_prev[idx], self.loss_prev[idx] = g, self.f[idx]
         with np.errstate(divide="ignore"):
-            t_first = np.minimum(1.0, 1.0 / np.abs(g).sum(1))
+            t_first = np.minimum(1.0, 1.0 / np.array([float(np.abs(r).sum()) for r in g]))
         t = np.where(first, t_first, 1.0) * self.lr
         gtd = _dot(g, d)
         self.d_new[idx] = d  # the search direction; kept in d once the search is done
@@ -310,30 +310,35 @@ class BatchedLBFGS:
         self.gamma[idx] = ys / _dot(y, y)
 
     def _direction(self, idx, g):
-        """-H g by the two-loop recursion on each member's own history (count pairs).
-
-        The scalar recursions run in the same order as :class:`kanrun.kan.lbfgs.LBFGS`'s
-        (member by member they are the same operations), the products are the same calls
-        on (members, history, n) arrays, so one member alone and in a batch agree bit for
-        bit; a member with fewer pairs adds exact zeros."""
-        c = self.count[idx]
-        S, Y, rho, gamma = self.S[idx], self.Y[idx], self.rho[idx], self.gamma[idx]
-        cmax = int(c.max())
-        sy = np.matmul(S, Y.transpose(0, 2, 1))  # sy[:, i, j] = s_i . y_j
-        sq = np.matmul(S, g[:, :, None])[:, :, 0]
-        alpha = np.zeros((idx.size, self.m))
-        for i in range(cmax - 1, -1, -1):
-            t = -sq[:, i]
-            for j in range(i + 1, cmax):
-                t = t - alpha[:, j] * sy[:, i, j]
-            alpha[:, i] = np.where(i < c, t * rho[:, i], 0.0)
-        q = -(g + np.matmul(alpha[:, None, :], Y)[:, 0])
-        yq = np.matmul(Y, q[:, :, None])[:, :, 0]
-        step = np.zeros((idx.size, self.m))
-        for i in range(cmax):
-            t = gamma * yq[:, i]
-            for j in range(i):
-                t = t + step[:, j] * sy[:, j, i]
-            step[:, i] = np.where(i < c, alpha[:, i] - t * rho[:, i], 0.0)
-        q = gamma[:, None] * q + np.matmul(step[:, None, :], S)[:, 0]
-        return np.where((c == 0)[:, None], -g, q)
+        """-H g by the two-loop recursion on each member's own history, member by member
+        in the solo optimizer's operations (:meth:`kanrun.kan.lbfgs.LBFGS._direction`)."""
+        out = np.empty_like(g)
+        for r, j in enumerate(idx):
+            c = int(self.count[j])
+            if c == 0:
+                out[r] = -g[r]
+                continue
+            S, Y, rho, gamma = self.S[j, :c], self.Y[j, :c], self.rho[j].tolist(), float(
+                self.gamma[j])
+            sy = (S @ Y.T).tolist()
+            sq = (S @ g[r]).tolist()
+            alpha = [0.0] * c
+            for i in range(c - 1, -1, -1):
+                row, t = sy[i], -sq[i]
+                for k in range(i + 1, c):
+                    t -= alpha[k] * row[k]
+                alpha[i] = t * rho[i]
+            q = np.asarray(alpha) @ Y
+            q += g[r]
+            q *= -1.0
+            yq = (Y @ q).tolist()
+            step = []
+            for i in range(c):
+                t = gamma * yq[i]
+                for k in range(i):
+                    t += step[k] * sy[k][i]
+                step.append(alpha[i] - t * rho[i])
+            q *= gamma
+            q += np.asarray(step) @ S
+            out[r] = q
+        return out
