@@ -95,9 +95,9 @@ def _fit_stack(stack, lr, max_iter, history_size, steps, update_grid, grid_updat
     """fit's loop (grid updates, L-BFGS steps, test losses) for every member of a stack."""
     n = len(stack)
 
-    def objective(x):
+    def objective(x, waiting):
         stack.set(x)
-        f, g = stack.loss_and_grad()
+        f, g = stack.loss_and_grad(waiting)
         return f, g, np.stack([stack.last_mse, stack.last_reg], 1)
 
     engine = BatchedLBFGS(stack.get(), lr=lr, max_iter=max_iter, history_size=history_size,

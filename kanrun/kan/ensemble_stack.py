@@ -29,6 +29,9 @@ def _supported(model) -> bool:
                for layer in model.layers)
 
 
+CHUNK = 4  # members per NumPy evaluation (measured: 20 % faster per member than 32)
+
+
 def numpy_capable(model) -> bool:
     """Whether the NumPy objective serves this model (as fit decides for a solo fit)."""
     hidden = sum(layer.in_dim * layer.out_dim for layer in model.layers[1:])
@@ -78,7 +81,7 @@ class Stack:
         self.lamb_l1, self.lamb_entropy = float(lamb_l1), float(lamb_entropy)
         self.train = self._stack_data(datasets, "train")
         self.test = self._stack_data(datasets, "test")
-        self.last_reg = self.last_mse = np.zeros(self.m)
+        self.last_reg, self.last_mse = np.zeros(self.m), np.zeros(self.m)
         self._basis_cache = {}
 
     def __len__(self) -> int:
@@ -194,8 +197,9 @@ class Stack:
         return xt
 
     @torch.no_grad()
-    def loss_and_grad(self):
-        """Per member: loss (MSE + lamb * penalty) and flat gradient, as NumPy."""
+    def loss_and_grad(self, waiting=None):
+        """Per member: loss (MSE + lamb * penalty) and flat gradient, as NumPy (all
+        members are evaluated; ``waiting`` is for subclasses that can skip some)."""
         xt, yt = self.train
         depth = len(self.layers)
         saved, inputs = [], []
@@ -278,7 +282,14 @@ class NumpyStack(Stack):
         dest = [tuple(where.get((l, name)) for name in ("coef", "scale_base", "scale_sp"))
                 for l in range(len(self.layers))]
         lamb = np.array(self.lamb_values) if self.penalized else None
-        self.core = BatchedCore(arrays, dest, lamb, lamb_l1, lamb_entropy)
+        # members in chunks of CHUNK: arrays that stay in cache, and chunks whose members
+        # all finished their step are skipped
+        self.parts = [slice(c, min(c + CHUNK, m)) for c in range(0, m, CHUNK)]
+        self.cores = [BatchedCore([tuple(a[part] for a in layer) for layer in arrays],
+                                  [tuple(None if d is None else d[part] for d in layer)
+                                   for layer in dest],
+                                  None if lamb is None else lamb[part], lamb_l1, lamb_entropy)
+                      for part in self.parts]
         x_train, y_train = self.train
         self._target = y_train.numpy()
         self._x0 = x_train.numpy().reshape(m, -1, x_train.shape[1])
@@ -287,7 +298,8 @@ class NumpyStack(Stack):
         self._knots_changed()
 
     def _knots_changed(self):
-        self.core.set_knots(self.layers, self.m)
+        for core, part in zip(self.cores, self.parts):
+            core.set_knots(self.layers, self.m, part)
         self._first = first_inputs(self.layers[0], self.train[0], self.m)
         self._first_test = first_inputs(self.layers[0], self.test[0], self.m)
 
@@ -302,16 +314,24 @@ class NumpyStack(Stack):
             start += n
 
     def test_loss(self) -> np.ndarray:
-        diff = self.core.forward(self._first_test) - self.test[1].numpy()
+        out = np.concatenate([core.forward(self._first_test[part])
+                              for core, part in zip(self.cores, self.parts)])
+        diff = out - self.test[1].numpy()
         return (diff * diff).reshape(self.m, -1).mean(1).astype(np.float64)
 
     def update_grid(self) -> None:
         super().update_grid()
         self._knots_changed()
 
-    def loss_and_grad(self):
-        total = self.core.evaluate(self._first, self._target, self._x0)
-        reg = self.core.last_reg
-        self.last_reg = np.zeros(self.m) if reg is None else np.asarray(reg, dtype=np.float64)
-        self.last_mse = np.asarray(self.core.last_mse, dtype=np.float64)
-        return np.asarray(total, dtype=np.float64), self.grad.copy()
+    def loss_and_grad(self, waiting=None):
+        """As :meth:`Stack.loss_and_grad`; members outside ``waiting`` (a mask) may be
+        skipped (their entries are then stale)."""
+        total = np.zeros(self.m)
+        for core, part in zip(self.cores, self.parts):
+            if waiting is not None and not waiting[part].any():
+                continue
+            total[part] = core.evaluate(self._first[part], self._target[part],
+                                        self._x0[part])
+            self.last_mse[part] = core.last_mse
+            self.last_reg[part] = 0.0 if core.last_reg is None else core.last_reg
+        return total, self.grad.copy()

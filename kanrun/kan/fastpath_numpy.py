@@ -124,15 +124,16 @@ class BatchedCore:
         self.last_mse = self.last_reg = None
         self._spread0 = None
 
-    def set_knots(self, layers, m):
+    def set_knots(self, layers, m, part=slice(None)):
         """``layers``: the models' layers with ``m`` members stacked along the inputs
-        (m = 1: one model's own layers); their knots and basis tables are read."""
+        (m = 1: one model's own layers); the knots and basis tables of the members in
+        ``part`` (those of this core) are read."""
         self.hidden = [None]
         for layer in layers[1:]:
             table = _np(layer.tables()[0])
             rows, in_dim = table.shape[0], layer.in_dim // m
-            table = table.reshape(rows, m, -1).transpose(1, 0, 2)
-            knots = _np(layer.grid).reshape(m, in_dim, -1)
+            table = table.reshape(rows, m, -1).transpose(1, 0, 2)[part]
+            knots = _np(layer.grid).reshape(m, in_dim, -1)[part]
             self.hidden.append(_Hidden(table, knots, layer))
 
     # ----------------------------------------------------------------- evaluation

@@ -87,7 +87,8 @@ class BatchedLBFGS:
         """Up to ``max_iter`` iterations for each member in ``active`` (default: all), from
         ``x`` (default: where the last step ended).
 
-        ``objective(x)`` returns (losses, gradients) or (losses, gradients, aux) with aux
+        ``objective(x, waiting)`` returns (losses, gradients) or (losses, gradients, aux)
+        for the members in the mask ``waiting`` (the others' rows are ignored), with aux
         an array of rows per member, kept from each member's last evaluation in
         ``last_aux``.
         Returns the loss of each member's last evaluation in this step (NaN for members
@@ -105,7 +106,7 @@ class BatchedLBFGS:
             trial = self.x.copy()
             ls = np.flatnonzero((self.phase == _BRACKET) | (self.phase == _ZOOM))
             trial[ls] += self.t_try[ls, None] * self.d_new[ls]
-            out = objective(trial)
+            out = objective(trial, waiting)
             f_e, g_e = out[0], out[1]
             f_e = np.asarray(f_e, dtype=np.float64)
             g_e = np.asarray(g_e, dtype=np.float64)
