@@ -26,7 +26,8 @@ import torch
 
 from . import spline
 from .fastpath import PlainObjective
-from .penalty import EPS, LN2
+from .penalty import layer_penalty_np as _penalty
+from .penalty import spread as _spread
 
 # edges after the first layer (in * out summed over layers 1..) up to which fit uses this
 # objective: their cost grows with out * in * batch, while torch's dense-basis GEMMs scale
@@ -295,46 +296,6 @@ class BatchedCore:
         if der is not None:
             g_silu += (g_edge * der.transpose(1, 2, 0, 3)).sum(2)
         return g_silu + pen[1]
-
-
-def _spread(x):
-    """Centred values and unbiased std over the batch (last axis) of x (m, in, batch)."""
-    batch = x.shape[-1]
-    x_c = x - np.add.reduce(x, -1, keepdims=True) / batch
-    return x_c, np.sqrt(np.add.reduce(x_c * x_c, -1) / (batch - 1))
-
-
-def _penalty(spread, phi, lamb, lamb_l1, lamb_entropy, need_dx):
-    """Penalty of one layer from the spread of its inputs (:func:`_spread`) and its edge
-    values phi (m, in, out, batch): (reg (m,), (d lamb*reg / d phi, d lamb*reg / d x or
-    None))."""
-    m, in_dim, out_dim, batch = phi.shape
-    centred, std = _spread(phi)
-    x_c, sx = spread
-    denom = (sx + 0.1)[:, :, None]
-    s = std / denom
-    tot_in = np.add.reduce(s, 1, keepdims=True) + 1
-    tot_out = np.add.reduce(s, 2, keepdims=True) + 1
-    p_in, p_out = s / tot_in, s / tot_out
-    log_in, log_out = np.log2(p_in + EPS), np.log2(p_out + EPS)
-    reg = lamb_l1 * s.sum((1, 2)) - lamb_entropy * (
-        np.add.reduce(p_in * log_in, 1).sum(1) / out_dim
-        + np.add.reduce(p_out * log_out, 2).sum(1) / in_dim)
-    a_in = -(log_in + p_in / ((p_in + EPS) * LN2))
-    a_out = -(log_out + p_out / ((p_out + EPS) * LN2))
-    d_s = lamb_l1 + lamb_entropy * (
-        (a_in - np.add.reduce(a_in * p_in, 1, keepdims=True)) / tot_in / out_dim
-        + (a_out - np.add.reduce(a_out * p_out, 2, keepdims=True)) / tot_out / in_dim)
-    g_s = d_s * lamb[:, None, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv = np.where(std > 0, 1.0 / (std * (batch - 1)), 0.0) / denom
-        g_phi = centred * (g_s * inv)[..., None]
-        g_x = None
-        if need_dx:
-            wx = -np.add.reduce(g_s * std, 2) / (sx + 0.1) ** 2
-            wx = np.where(sx > 0, wx / (sx * (batch - 1)), 0.0)
-            g_x = wx[..., None] * x_c
-    return reg, (g_phi.astype(phi.dtype, copy=False), g_x)
 
 
 def _param_grads(g_wsp, g_wb, arrays, sp_mask, dest):

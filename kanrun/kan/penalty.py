@@ -1,5 +1,6 @@
 """The L1 + entropy penalty of :mod:`kanrun.kan.regularize` with its gradient in closed
-form, for the autograd-free objectives (batched over members, feature-major).
+form, for the autograd-free objectives (batched over members, feature-major): in torch for
+the ensemble's torch stack, in NumPy for :mod:`kanrun.kan.fastpath_numpy`.
 
 For a layer with inputs x_i (batch b) and numeric edge values
 phi_ij = mask_ij (sb_ij silu(x_i) + sp_ij spline_ij(x_i)) the edge scale is
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from . import spline
@@ -77,3 +79,43 @@ def layer_penalty_t(layer, xt, saved, m, lamb, lamb_l1, lamb_entropy, need_dx):
         w = torch.where(sx > 0, w / (sx.clamp_min(1e-300) * (batch - 1)), 0.0)
         g_x = g_x + w.unsqueeze(-1) * x_c
     return reg, g_x, grads
+
+
+def spread(x):
+    """Centred values and unbiased std over the batch (last axis) of x (m, in, batch)."""
+    batch = x.shape[-1]
+    x_c = x - np.add.reduce(x, -1, keepdims=True) / batch
+    return x_c, np.sqrt(np.add.reduce(x_c * x_c, -1) / (batch - 1))
+
+
+def layer_penalty_np(spread_x, phi, lamb, lamb_l1, lamb_entropy, need_dx):
+    """NumPy: the penalty of one layer from the spread of its inputs (:func:`spread`), edge
+    values phi (m, in, out, batch): (reg (m,), (d lamb*reg / d phi, d lamb*reg / d x or
+    None))."""
+    m, in_dim, out_dim, batch = phi.shape
+    centred, std = spread(phi)
+    x_c, sx = spread_x
+    denom = (sx + 0.1)[:, :, None]
+    s = std / denom
+    tot_in = np.add.reduce(s, 1, keepdims=True) + 1
+    tot_out = np.add.reduce(s, 2, keepdims=True) + 1
+    p_in, p_out = s / tot_in, s / tot_out
+    log_in, log_out = np.log2(p_in + EPS), np.log2(p_out + EPS)
+    reg = lamb_l1 * s.sum((1, 2)) - lamb_entropy * (
+        np.add.reduce(p_in * log_in, 1).sum(1) / out_dim
+        + np.add.reduce(p_out * log_out, 2).sum(1) / in_dim)
+    a_in = -(log_in + p_in / ((p_in + EPS) * LN2))
+    a_out = -(log_out + p_out / ((p_out + EPS) * LN2))
+    d_s = lamb_l1 + lamb_entropy * (
+        (a_in - np.add.reduce(a_in * p_in, 1, keepdims=True)) / tot_in / out_dim
+        + (a_out - np.add.reduce(a_out * p_out, 2, keepdims=True)) / tot_out / in_dim)
+    g_s = d_s * lamb[:, None, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.where(std > 0, 1.0 / (std * (batch - 1)), 0.0) / denom
+        g_phi = centred * (g_s * inv)[..., None]
+        g_x = None
+        if need_dx:
+            wx = -np.add.reduce(g_s * std, 2) / (sx + 0.1) ** 2
+            wx = np.where(sx > 0, wx / (sx * (batch - 1)), 0.0)
+            g_x = wx[..., None] * x_c
+    return reg, (g_phi.astype(phi.dtype, copy=False), g_x)
