@@ -26,6 +26,7 @@ import torch
 
 from . import spline
 from .fastpath import PlainObjective
+from .penalty import feature_covariance, layer_penalty_cov
 from .penalty import layer_penalty_np as _penalty
 from .penalty import spread as _spread
 
@@ -123,7 +124,7 @@ class BatchedCore:
         self.lamb_l1, self.lamb_entropy = float(lamb_l1), float(lamb_entropy)
         self.hidden = None
         self.last_mse = self.last_reg = None
-        self._spread0 = None
+        self._first_stats = None
 
     def set_knots(self, layers, m, part=slice(None)):
         """``layers``: the models' layers with ``m`` members stacked along the inputs
@@ -164,13 +165,7 @@ class BatchedCore:
             m, out_dim, -1)
         w0[:, :, in_dim * nb :] = (sb * mask).transpose(0, 2, 1)
         a = np.matmul(w0, first)
-        inputs, saved, edges = [None], [sp_mask], []
-        if penalized:
-            basis0 = first[:, : in_dim * nb].reshape(m, in_dim, nb, -1)
-            base0 = first[:, in_dim * nb :]
-            spl0 = np.matmul(coef, basis0)  # (m, in, out, batch): raw splines
-            edges.append((sb * mask)[..., None] * base0[:, :, None, :]
-                         + sp_mask[..., None] * spl0)
+        inputs, saved, edges = [None], [sp_mask], [None]
         with np.errstate(over="ignore"):  # exp(-x) of very negative inputs: silu is 0 there
             for l in range(1, len(arrays)):
                 inputs.append(a)
@@ -187,30 +182,32 @@ class BatchedCore:
         total = mse
         pen = [None] * len(arrays)
         if penalized:
-            reg = np.zeros(m)
-            for l, phi in enumerate(edges):
-                if l == 0:  # the data's spread is a constant
-                    if self._spread0 is None or self._spread0[0] is not x0:
-                        self._spread0 = (x0, _spread(x0))
-                    spread = self._spread0[1]
-                else:
-                    spread = _spread(inputs[l])
-                r, pen[l] = _penalty(spread, phi, self.lamb, self.lamb_l1, self.lamb_entropy,
-                                     need_dx=l > 0)
+            # the first layer's edges are linear in the data's fixed features: its penalty
+            # comes from their covariance (kept per data tensor), no per-point arrays
+            if self._first_stats is None or self._first_stats[0] is not first:
+                features = np.concatenate([first[:, : in_dim * nb].reshape(m, in_dim, nb, -1),
+                                           first[:, None, in_dim * nb :].transpose(0, 2, 1, 3)],
+                                          2).astype(np.float64)
+                self._first_stats = (first, _spread(x0.astype(np.float64)),
+                                     feature_covariance(features))
+            _, spread0, cov = self._first_stats
+            weights = np.concatenate([coef * sp_mask[..., None], (sb * mask)[..., None]], -1)
+            reg, g_w0 = layer_penalty_cov(spread0, cov, weights.astype(np.float64), self.lamb,
+                                          self.lamb_l1, self.lamb_entropy)
+            for l in range(1, len(arrays)):
+                r, pen[l] = _penalty(_spread(inputs[l]), edges[l], self.lamb, self.lamb_l1,
+                                     self.lamb_entropy, need_dx=True)
                 reg += r
             self.last_reg = reg
             total = mse + self.lamb * reg
         for l in range(len(arrays) - 1, 0, -1):
             g = self._backward(self.hidden[l], g, arrays[l], saved[l], self.dest[l], pen[l])
-        if pen[0] is None:
-            g_w = np.matmul(g, first.transpose(0, 2, 1))
-            g_wsp = g_w[:, :, : in_dim * nb].reshape(m, out_dim, in_dim, nb).transpose(
-                0, 2, 1, 3)
-            g_wb = g_w[:, :, in_dim * nb :].transpose(0, 2, 1)
-        else:  # per-edge output gradients g[i, o, b]
-            g_edge = g[:, None, :, :] + pen[0][0]
-            g_wsp = np.matmul(g_edge, basis0.transpose(0, 1, 3, 2))
-            g_wb = (g_edge * base0[:, :, None, :]).sum(-1)
+        g_w = np.matmul(g, first.transpose(0, 2, 1))
+        g_wsp = g_w[:, :, : in_dim * nb].reshape(m, out_dim, in_dim, nb).transpose(0, 2, 1, 3)
+        g_wb = g_w[:, :, in_dim * nb :].transpose(0, 2, 1)
+        if penalized:
+            g_wsp = g_wsp + g_w0[..., :nb]
+            g_wb = g_wb + g_w0[..., nb]
         _param_grads(g_wsp, g_wb, arrays[0], saved[0], self.dest[0])
         return total
 

@@ -88,15 +88,9 @@ def spread(x):
     return x_c, np.sqrt(np.add.reduce(x_c * x_c, -1) / (batch - 1))
 
 
-def layer_penalty_np(spread_x, phi, lamb, lamb_l1, lamb_entropy, need_dx):
-    """NumPy: the penalty of one layer from the spread of its inputs (:func:`spread`), edge
-    values phi (m, in, out, batch): (reg (m,), (d lamb*reg / d phi, d lamb*reg / d x or
-    None))."""
-    m, in_dim, out_dim, batch = phi.shape
-    centred, std = spread(phi)
-    x_c, sx = spread_x
-    denom = (sx + 0.1)[:, :, None]
-    s = std / denom
+def _scale_grads(s, lamb, lamb_l1, lamb_entropy):
+    """NumPy: penalty (m,) of scales s (m, in, out) and d lamb*penalty / d s."""
+    in_dim, out_dim = s.shape[1], s.shape[2]
     tot_in = np.add.reduce(s, 1, keepdims=True) + 1
     tot_out = np.add.reduce(s, 2, keepdims=True) + 1
     p_in, p_out = s / tot_in, s / tot_out
@@ -109,7 +103,40 @@ def layer_penalty_np(spread_x, phi, lamb, lamb_l1, lamb_entropy, need_dx):
     d_s = lamb_l1 + lamb_entropy * (
         (a_in - np.add.reduce(a_in * p_in, 1, keepdims=True)) / tot_in / out_dim
         + (a_out - np.add.reduce(a_out * p_out, 2, keepdims=True)) / tot_out / in_dim)
-    g_s = d_s * lamb[:, None, None]
+    return reg, d_s * lamb[:, None, None]
+
+
+def feature_covariance(features):
+    """Covariance over the batch of each input's features (m, in, f, batch) -> (m, in, f, f)
+    (unbiased), for :func:`layer_penalty_cov`."""
+    centred, _ = spread(features)
+    return np.matmul(centred, centred.transpose(0, 1, 3, 2)) / (features.shape[-1] - 1)
+
+
+def layer_penalty_cov(spread_x, cov, weights, lamb, lamb_l1, lamb_entropy):
+    """NumPy: the penalty of a layer whose edge values are linear in fixed features,
+    phi_ij = sum_f weights[i, j, f] F[i, f] (the first layer: B-splines and silu of the
+    data), from the features' covariance: var(phi_ij) = w_ij^T C_i w_ij, no per-point work.
+    Returns (reg (m,), d lamb*reg / d weights (m, in, out, f))."""
+    _, sx = spread_x
+    cw = np.matmul(weights, cov)  # (m, in, out, f): C_i w_ij (C symmetric)
+    std = np.sqrt(np.maximum((cw * weights).sum(-1), 0.0))
+    denom = (sx + 0.1)[:, :, None]
+    reg, g_s = _scale_grads(std / denom, lamb, lamb_l1, lamb_entropy)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.where(std > 0, 1.0 / std, 0.0) / denom
+    return reg, cw * (g_s * inv)[..., None]
+
+
+def layer_penalty_np(spread_x, phi, lamb, lamb_l1, lamb_entropy, need_dx):
+    """NumPy: the penalty of one layer from the spread of its inputs (:func:`spread`), edge
+    values phi (m, in, out, batch): (reg (m,), (d lamb*reg / d phi, d lamb*reg / d x or
+    None))."""
+    batch = phi.shape[-1]
+    centred, std = spread(phi)
+    x_c, sx = spread_x
+    denom = (sx + 0.1)[:, :, None]
+    reg, g_s = _scale_grads(std / denom, lamb, lamb_l1, lamb_entropy)
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = np.where(std > 0, 1.0 / (std * (batch - 1)), 0.0) / denom
         g_phi = centred * (g_s * inv)[..., None]
