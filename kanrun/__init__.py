@@ -7,8 +7,8 @@ run with their import line changed (``from kanrun import *``; ``kan.utils`` is
 """
 
 __version__ = "0.1.0"
-_LIBRARY = ("KAN", "KANLayer", "create_dataset", "fit", "load_model", "save_model",
-            "register_function", "KANConfigError", "KANLayerError", "FitError",
+_LIBRARY = ("KAN", "KANEnsemble", "KANLayer", "create_dataset", "fit", "load_model",
+            "save_model", "register_function", "KANConfigError", "KANLayerError", "FitError",
             "NonFiniteLossError", "CheckpointError")
 _UTILS = ("ex_round",)
 __all__ = [*_LIBRARY, *_UTILS, "__version__"]

@@ -1,13 +1,18 @@
 """Core speed and memory, kanrun vs pykan 0.2.8, measured side by side in one run.
 
-    python scripts/bench_core.py            # all three benchmarks
-    python scripts/bench_core.py paper ml   # a subset: paper, ml, refine
+    python scripts/bench_core.py            # all benchmarks
+    python scripts/bench_core.py paper ml   # a subset: paper, sparsify, ensemble, ml, refine
 
-1. paper:  fit of [2,5,1], G=5, 1000 samples, 20 LBFGS steps (grid updates on).
-2. ml:     one Adam step of [64,256,64], G=5, k=3, batch 1024; plus an MLP with the same
-           parameter count and the bare GEMMs of the same shapes (the lower bound);
-           peak memory of the training steps, each in a fresh process.
-3. refine: grid extension 5 -> 10 -> 20 -> 50 of a trained [2,5,1] model.
+1. paper:    fit of [2,5,1], G=5, 1000 samples, 20 LBFGS steps (grid updates on).
+2. sparsify: the same fit with lamb=0.01 (the L1 + entropy penalty).
+3. ensemble: 32 members of the paper fit in one KANEnsemble call (float64) against 32
+             sequential solo fits: throughput, and each member's agreement with its solo fit.
+4. ml:       Adam step and forward of [64,256,64] x1024, [100,100,100] x1024 and
+             [784,64,10] x256 (G=5, k=3): kanrun, flashkan 0.2.0 and inkan 0.5.2 (where
+             installed), pykan speed() (first shape only), an MLP with the same parameter
+             count and the bare GEMMs of the same shapes (the lower bound); peak memory of
+             the training steps, each in a fresh process.
+5. refine:   grid extension 5 -> 10 -> 20 -> 50 of a trained [2,5,1] model.
 
 Runs alternate between the implementations (one thread each) and the medians are
 compared, so a noisy shared machine affects both sides alike. Needs the ``bench`` extra.
@@ -49,7 +54,7 @@ def _timed(fn):
     return time.perf_counter() - start, out
 
 
-def bench_paper(reps: int = 3) -> None:
+def bench_paper(reps: int = 3, lamb: float = 0.0) -> None:
     import kanrun
 
     PyKAN = _pykan()
@@ -57,11 +62,12 @@ def bench_paper(reps: int = 3) -> None:
 
     def ours(seed):
         model = kanrun.KAN(width=[2, 5, 1], grid=5, k=3, seed=seed)
-        return model.fit(data, opt="LBFGS", steps=20)["test_loss"][-1]
+        return model.fit(data, opt="LBFGS", steps=20, lamb=lamb)["test_loss"][-1]
 
     def theirs(seed):
         model = PyKAN(width=[2, 5, 1], grid=5, k=3, seed=seed, auto_save=False)
-        return float(model.fit(data, opt="LBFGS", steps=20, log=10**9)["test_loss"][-1])
+        return float(model.fit(data, opt="LBFGS", steps=20, lamb=lamb,
+                               log=10**9)["test_loss"][-1])
 
     ours(100)  # warm-up (imports, first calls)
     rows = []
@@ -72,47 +78,100 @@ def bench_paper(reps: int = 3) -> None:
         print(f"  rep {rep}: pykan {t_p:6.2f} s (test rmse {r_p:.2e}) | "
               f"kanrun {t_o:6.2f} s (test rmse {r_o:.2e})", flush=True)
     ratio = statistics.median(p / o for p, o, _, _ in rows)
-    print(f"paper-scale fit: kanrun {ratio:.1f}x faster than pykan (median of per-rep ratios); "
+    name = "paper-scale fit" if not lamb else f"paper-scale fit with lamb={lamb}"
+    print(f"{name}: kanrun {ratio:.1f}x faster than pykan (median of per-rep ratios); "
           f"median test rmse kanrun {statistics.median(r[3] for r in rows):.2e}, "
           f"pykan {statistics.median(r[2] for r in rows):.2e}")
 
 
-ML_WIDTH, ML_GRID, ML_K, ML_BATCH = [64, 256, 64], 5, 3, 1024
+def bench_sparsify(reps: int = 3) -> None:
+    bench_paper(reps, lamb=0.01)
 
 
-def _ml_model(kind: str):
+def bench_ensemble(members: int = 32, reps: int = 2) -> None:
+    import kanrun
+
+    data = kanrun.create_dataset(hellokan, n_var=2, train_num=1000, test_num=1000, seed=0,
+                                 dtype=torch.float64)
+
+    def batched():
+        ens = kanrun.KANEnsemble(width=[2, 5, 1], grid=5, k=3, seeds=range(members),
+                                 dtype=torch.float64)
+        return ens.fit(data, opt="LBFGS", steps=20)
+
+    def sequential():
+        return [kanrun.KAN(width=[2, 5, 1], grid=5, k=3, seed=s, dtype=torch.float64).fit(
+            data, opt="LBFGS", steps=20) for s in range(members)]
+
+    kanrun.KAN(width=[2, 5, 1], grid=5, k=3, seed=0).fit(data, steps=2)  # warm-up
+    rows = []
+    for rep in range(reps):
+        t_s, solo = _timed(sequential)
+        t_b, ens = _timed(batched)
+        worst = max(abs(e["train_loss"][-1] - o["train_loss"][-1]) / o["train_loss"][-1]
+                    for e, o in zip(ens, solo))
+        rows.append((t_s, t_b, worst))
+        print(f"  rep {rep}: {members} sequential fits {t_s:6.2f} s | one ensemble "
+              f"{t_b:6.2f} s | worst member-vs-solo final loss {worst:.1e} (relative)",
+              flush=True)
+    ratio = statistics.median(s / b for s, b, _ in rows)
+    print(f"ensemble of {members}: {ratio:.1f}x the throughput of sequential fits; "
+          f"worst member-vs-solo difference {max(r[2] for r in rows):.1e}")
+
+
+ML_SHAPES = [([64, 256, 64], 1024), ([100, 100, 100], 1024), ([784, 64, 10], 256)]
+ML_GRID, ML_K = 5, 3
+
+
+def _ml_model(kind: str, width):
     torch.manual_seed(0)
     if kind == "kanrun":
         import kanrun
 
-        return kanrun.KAN(width=list(ML_WIDTH), grid=ML_GRID, k=ML_K, seed=0)
+        return kanrun.KAN(width=list(width), grid=ML_GRID, k=ML_K, seed=0)
     if kind == "pykan":
-        model = _pykan()(width=list(ML_WIDTH), grid=ML_GRID, k=ML_K, seed=0, auto_save=False)
+        model = _pykan()(width=list(width), grid=ML_GRID, k=ML_K, seed=0, auto_save=False)
         model.speed()
         return model
-    n_kan = sum(a * b for a, b in zip(ML_WIDTH, ML_WIDTH[1:])) * (ML_GRID + ML_K + 2)
-    hidden = n_kan // (ML_WIDTH[0] + ML_WIDTH[-1] + 1)
-    return torch.nn.Sequential(torch.nn.Linear(ML_WIDTH[0], hidden), torch.nn.SiLU(),
-                               torch.nn.Linear(hidden, ML_WIDTH[-1]))
+    if kind == "flashkan":
+        import flashkan
+
+        return flashkan.KANNetwork(list(width), grid_size=ML_GRID, spline_order=ML_K)
+    if kind in ("inkan", "inkan-eager"):
+        import inkan
+
+        return inkan.KANNetwork(list(width), grid_size=ML_GRID, spline_order=ML_K,
+                                compile_basis=kind == "inkan")
+    # the MLP with the KAN's trained parameter count (coefficients and two scales per edge)
+    n_kan = sum(a * b for a, b in zip(width, width[1:])) * (ML_GRID + ML_K + 2)
+    hidden = n_kan // (width[0] + width[-1] + 1)
+    return torch.nn.Sequential(torch.nn.Linear(width[0], hidden), torch.nn.SiLU(),
+                               torch.nn.Linear(hidden, width[-1]))
 
 
-def _ml_step(kind: str):
+def _ml_step(kind: str, width=(64, 256, 64), batch: int = 1024, train: bool = True):
     gen = torch.Generator().manual_seed(1)
-    x = torch.rand(ML_BATCH, ML_WIDTH[0], generator=gen) * 2 - 1
-    y = torch.rand(ML_BATCH, ML_WIDTH[-1], generator=gen)
+    x = torch.rand(batch, width[0], generator=gen) * 2 - 1
+    y = torch.rand(batch, width[-1], generator=gen)
     if kind == "gemm":  # the GEMMs of a KAN step: forward, and the two of backward per layer
         mats = []
-        for a, b in zip(ML_WIDTH, ML_WIDTH[1:]):
+        for a, b in zip(width, width[1:]):
             feat = a * (ML_GRID + ML_K)
-            mats.append((torch.rand(b, feat), torch.rand(feat, ML_BATCH), torch.rand(b, ML_BATCH)))
+            mats.append((torch.rand(b, feat), torch.rand(feat, batch), torch.rand(b, batch)))
 
         def step():
             for w, basis, grad in mats:
                 w @ basis
-                grad @ basis.t()
-                w.t() @ grad
+                if train:
+                    grad @ basis.t()
+                    w.t() @ grad
         return step
-    model = _ml_model(kind)
+    model = _ml_model(kind, width)
+    if not train:
+        def forward():
+            with torch.no_grad():
+                model(x)
+        return forward
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def step():
@@ -125,19 +184,20 @@ def _ml_step(kind: str):
 
 
 def _median_time(step, budget_s: float = 3.0, max_reps: int = 15) -> float:
+    _timed(step)  # first call: compilation where there is one
     first, _ = _timed(step)
     reps = max(2, min(max_reps, int(budget_s / max(first, 1e-6))))
     return statistics.median(_timed(step)[0] for _ in range(reps))
 
 
-def _peak_memory_mb(kind: str) -> float:
+def _peak_memory_mb(kind: str, width, batch) -> float:
     code = (
         "import json,sys,torch; sys.path.insert(0,%r); torch.set_num_threads(1);"
-        "import bench_core as b; s=b._ml_step(%r); s();"
+        "import bench_core as b; s=b._ml_step(%r,%r,%r); s();"
         "open('/proc/self/clear_refs','w').write('5');"
         "rss=lambda f:[int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(f)][0];"
         "base=rss('VmRSS:'); [s() for _ in range(3)];"
-        "print(json.dumps((rss('VmHWM:')-base)/1024))" % (SCRIPT_DIR, kind)
+        "print(json.dumps((rss('VmHWM:')-base)/1024))" % (SCRIPT_DIR, kind, list(width), batch)
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     try:
@@ -146,24 +206,57 @@ def _peak_memory_mb(kind: str) -> float:
         return float("nan")
 
 
+def _available(kind: str) -> bool:
+    module = {"flashkan": "flashkan", "inkan": "inkan", "inkan-eager": "inkan"}.get(kind)
+    if module is None:
+        return True
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
 def bench_ml(rounds: int = 3) -> None:
-    kinds = ["kanrun", "pykan", "mlp", "gemm"]
-    steps = {k: _ml_step(k) for k in kinds}
-    times = {k: [] for k in kinds}
-    for _ in range(rounds):
+    for shape, (width, batch) in enumerate(ML_SHAPES):
+        kinds = ["kanrun", "flashkan", "inkan", "inkan-eager", "mlp", "gemm"]
+        if shape == 0:
+            kinds.insert(1, "pykan")
+        kinds = [k for k in kinds if _available(k)]
+        print(f"  [{','.join(map(str, width))}] x{batch}", flush=True)
+        med = {}
+        for train in (True, False):
+            steps = {}
+            for k in kinds:
+                try:
+                    steps[k] = _ml_step(k, width, batch, train)
+                except Exception as err:  # a third-party layer that cannot run here
+                    print(f"    {k}: skipped ({type(err).__name__}: {err})")
+            times = {k: [] for k in steps}
+            for _ in range(rounds):  # interleaved rounds
+                for k, step in list(steps.items()):
+                    slow = k == "pykan"
+                    try:  # the first call compiles where a layer uses torch.compile
+                        times[k].append(_median_time(step, budget_s=6.0 if slow else 2.0,
+                                                     max_reps=3 if slow else 15))
+                    except Exception as err:
+                        print(f"    {k}: skipped ({type(err).__name__}: {err})")
+                        del steps[k]
+            for k, v in times.items():
+                if k in steps:
+                    med[(k, train)] = statistics.median(v) * 1e3
         for k in kinds:
-            times[k].append(_median_time(steps[k], budget_s=6.0 if k == "pykan" else 2.0,
-                                         max_reps=3 if k == "pykan" else 15))
-    med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
-    for k in kinds:
-        print(f"  {k:7s} {med[k]:9.1f} ms per Adam step")
-    mem = {k: _peak_memory_mb(k) for k in ("kanrun", "pykan")}
-    print(f"  peak memory added by training steps: kanrun {mem['kanrun']:.0f} MB, "
-          f"pykan {mem['pykan']:.0f} MB")
-    print(f"ml-scale step: kanrun {med['pykan'] / med['kanrun']:.1f}x faster than pykan speed(); "
-          f"memory {mem['kanrun'] / mem['pykan']:.2f} of pykan's; "
-          f"{med['kanrun'] / med['mlp']:.2f}x the equal-parameter MLP step; "
-          f"{med['kanrun'] / med['gemm']:.2f}x the bare GEMMs")
+            if (k, True) in med:
+                print(f"    {k:11s} {med[(k, True)]:9.1f} ms per Adam step, "
+                      f"{med[(k, False)]:8.1f} ms forward")
+        mem = {k: _peak_memory_mb(k, width, batch) for k in ("kanrun", "mlp")}
+        print(f"    memory added by training steps: kanrun {mem['kanrun']:.0f} MB, "
+              f"MLP {mem['mlp']:.0f} MB")
+        for train, what in ((True, "step"), (False, "forward")):
+            ours = med[("kanrun", train)]
+            rel = ", ".join(f"{ours / med[(k, train)]:.2f}x {k}" for k in kinds
+                            if k != "kanrun" and (k, train) in med)
+            print(f"  kanrun {what}: {rel}")
 
 
 def bench_refine(reps: int = 3) -> None:
@@ -193,7 +286,8 @@ def bench_refine(reps: int = 3) -> None:
     print(f"refine 5->10->20->50: kanrun {ratio:.1f}x faster than pykan")
 
 
-BENCHES = {"paper": bench_paper, "ml": bench_ml, "refine": bench_refine}
+BENCHES = {"paper": bench_paper, "sparsify": bench_sparsify, "ensemble": bench_ensemble,
+           "ml": bench_ml, "refine": bench_refine}
 
 if __name__ == "__main__":
     chosen = sys.argv[1:] or list(BENCHES)

@@ -1,9 +1,12 @@
-"""Loss and gradient of a small plain KAN in NumPy, for the CPU.
+"""Loss and gradient of small plain KANs in NumPy, for the CPU; one model or many at once.
 
 For models of a few edges an L-BFGS evaluation is a few dozen operations on arrays of some
 thousand numbers, so the cost per operation decides; NumPy's is a fraction of torch's.
 :class:`NumpyObjective` computes what :class:`~kanrun.kan.fastpath.PlainObjective` does (same
-models, mean-squared error, flat gradient in the optimizer's order) with few operations:
+models, mean-squared error, flat gradient in the optimizer's order), plus the L1 + entropy
+penalty; :class:`BatchedCore` does it for ``m`` models of one shape and grid size at once
+(a leading member axis on every array), and the single model is the case m = 1, so a
+model fitted alone and in an ensemble sees the same numbers, bit for bit:
 
 - the first layer sees the data, which stay fixed: its dense basis (and base function) is
   built once per data tensor and grid, so the layer is one matrix product each way;
@@ -11,6 +14,9 @@ models, mean-squared error, flat gradient in the optimizer's order) with few ope
   v = x - t_q (t_q the interval's left knot), so the forward pass is one column gather plus
   Horner's rule, and the coefficient gradient comes from the per-interval moments
   ``sum_b g[o, b] v[i, b]^p`` (``bincount``) instead of a dense basis.
+- the penalty (:mod:`kanrun.kan.penalty` has its formulas) needs the edge values, which
+  both layers have before they sum over inputs; its gradient joins the output gradient
+  edge by edge (g[o, b] becomes g[i, o, b]).
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ import torch
 
 from . import spline
 from .fastpath import PlainObjective
+from .penalty import feature_covariance, layer_penalty_cov
+from .penalty import layer_penalty_np as _penalty
+from .penalty import spread as _spread
 
 # edges after the first layer (in * out summed over layers 1..) up to which fit uses this
 # objective: their cost grows with out * in * batch, while torch's dense-basis GEMMs scale
@@ -32,188 +41,193 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 
 class _Hidden:
-    """Constants and work buffers of a layer after the first, for its current knots."""
+    """Constants and work buffers of a layer after the first for ``m`` members' knots:
+    ``table`` (m, rows, in * n_cols) of :func:`~kanrun.kan.spline.basis_tables`, ``knots``
+    (m, in, n_knots); ``proto`` is one member's layer (shapes, dtype)."""
 
-    def __init__(self, layer, tables):
-        table = _np(tables[0]).astype(np.float64)
-        in_dim, out_dim, k = layer.in_dim, layer.out_dim, layer.k
+    def __init__(self, table, knots, proto):
+        m, in_dim = knots.shape[0], knots.shape[1]
+        first = proto
+        out_dim, k = first.out_dim, first.k
         w = k + 1
-        n_cols = table.shape[1] // in_dim  # column s = knots passed, 0 .. n_knots
-        dtype = _np(layer.coef).dtype
-        self.k, self.w, self.n_cols = k, w, n_cols
-        self.knots = _np(layer.grid)
-        self.rows = list(self.knots)
+        table = table.astype(np.float64)
+        n_cols = table.shape[2] // in_dim  # column s = knots passed, 0 .. n_knots
+        dtype = _np(first.coef).dtype
+        self.m, self.k, self.w, self.n_cols = m, k, w, n_cols
+        self.knots = knots
         # local B-spline r on column s: sum_p C[p, r, i, s] u^p with u = v / h; in v the
         # coefficients are C[p] / h^p (zero-width and outside columns are zero already)
-        scale = table[1] ** np.arange(w)[:, None]
-        poly = (table[2:].reshape(w, w, -1) * scale[:, None, :]).reshape(w, w, in_dim, n_cols)
-        self.poly_pr = np.ascontiguousarray(poly.transpose(2, 3, 0, 1)).astype(dtype)  # i s p r
+        scale = table[:, 1:2] ** np.arange(w)[None, :, None]  # (m, p, cols)
+        poly = (table[:, 2:].reshape(m, w, w, -1) * scale[:, :, None, :]).reshape(
+            m, w, w, in_dim, n_cols)
+        self.poly_pr = np.ascontiguousarray(poly.transpose(0, 3, 4, 1, 2)).astype(dtype)
         # coefficient gradients from moments: dL/dw_sp[i, j, o] = sum_{s,p} K[i, j, s*w + p]
         # M[i, s*w + p, o] with K collecting C[p, r] over the (s, r) of spline j = s + r - k - 1
-        n_basis = layer.n_basis
-        gather = np.zeros((in_dim, n_basis, n_cols, w))
+        n_basis = first.n_basis
+        gather = np.zeros((m, in_dim, n_basis, n_cols, w))
         cols_s = np.arange(n_cols)
         for r in range(w):
             j = cols_s + r - k - 1
             ok = (j >= 0) & (j < n_basis)
-            gather[:, j[ok], cols_s[ok], :] += poly[:, r].transpose(1, 2, 0)[:, ok, :]
-        self.gather = gather.reshape(in_dim, n_basis, n_cols * w)
-        self.moments = np.empty((in_dim * n_cols, w * out_dim))
-        self.col_start = (np.arange(in_dim) * n_cols)[:, None]
+            gather[:, :, j[ok], cols_s[ok], :] += poly[:, :, r].transpose(0, 2, 3, 1)[:, :, ok]
+        self.gather = gather.reshape(m, in_dim, n_basis, n_cols * w)
+        self.col_start = (np.arange(m * in_dim) * n_cols).reshape(m, in_dim, 1)
         # coefficients padded so that window s holds those of the k+1 splines live on s
-        self.pad = np.zeros((in_dim, out_dim, n_cols + k), dtype=dtype)
+        self.pad = np.zeros((m, in_dim, out_dim, n_cols + k), dtype=dtype)
         self.windows = np.lib.stride_tricks.sliding_window_view(
-            self.pad, w, axis=2).transpose(0, 2, 3, 1)  # (i, s, r, o)
+            self.pad, w, axis=3).transpose(0, 1, 3, 4, 2)  # (m, i, s, r, o)
         # rows gathered per point: the left knot, then E[p, o] for p = 0..k
-        self.stack = np.empty((1 + w * out_dim, in_dim * n_cols), dtype=dtype)
-        self.stack[0] = table[0].astype(dtype)
-        self.stack_e = self.stack[1:].reshape(w, out_dim, in_dim, n_cols)
+        self.stack = np.empty((1 + w * out_dim, m, in_dim, n_cols), dtype=dtype)
+        self.stack[0] = table[:, 0].reshape(m, in_dim, n_cols).astype(dtype)
+        self.stack_e = self.stack[1:].reshape(w, out_dim, m, in_dim, n_cols)
+        self.flat_stack = self.stack.reshape(1 + w * out_dim, -1)
 
     def columns(self, x):
-        """Column ``i * n_cols + s`` of every point, s = number of knots <= x (as
-        ``searchsorted(side="right")``); by counting comparisons when the knots are few."""
+        """Global column (member, input, s) of every point of x (m, in, batch), s = number
+        of knots <= x (as ``searchsorted(side="right")``)."""
         n_knots = self.n_cols - 1
         if n_knots <= 24:
-            below = np.greater_equal(x[:, None, :], self.knots[:, :, None])
-            counts = below.view(np.uint8).sum(1, dtype=np.uint8)
+            below = np.greater_equal(x[:, :, None, :], self.knots[:, :, :, None])
+            counts = below.view(np.uint8).sum(2, dtype=np.uint8)
             return np.add(counts, self.col_start)
         cols = np.empty(x.shape, dtype=np.intp)
-        for i, knots in enumerate(self.rows):
-            cols[i] = knots.searchsorted(x[i], side="right")
+        for a in range(x.shape[0]):
+            for i in range(x.shape[1]):
+                cols[a, i] = self.knots[a, i].searchsorted(x[a, i], side="right")
         cols += self.col_start
         return cols
 
 
-class NumpyObjective:
-    """``objective(x, y) -> (mse, flat_grad)`` in NumPy for the parameters ``params``.
+def first_inputs(layer, xt: torch.Tensor, m: int = 1) -> np.ndarray:
+    """[dense basis (in * n_basis rows); silu (in rows)] of each member's data: xt
+    (m * in, batch), the layer's inputs stacked member-major -> (m, rows, batch)."""
+    with torch.no_grad():
+        batch = xt.shape[1]
+        vals, cols, _ = spline.fast_local_basis(xt, layer.grid, layer.k, False, layer.tables())
+        basis = spline.dense_basis(vals, cols, layer.n_basis).view(m, -1, batch)
+        return torch.cat([basis, layer.base(xt).view(m, -1, batch)], 1).numpy()
 
-    The NumPy views of the parameters, masks and knots are taken once (fit modifies them in
-    place); knot changes (``update_grid``) are noticed through the grids' versions.
+
+class BatchedCore:
+    """Loss and gradients of ``m`` plain models of one shape and grid (see the module).
+
+    ``arrays[l]`` = (coef (m, in, out, nb), scale_base, scale_sp, mask (m, in, out)) in the
+    models' dtype, ``dest[l]`` the (coef, scale_base, scale_sp) gradient arrays to write
+    (or None), ``lamb`` None or (m,) penalty weights. Call :meth:`set_knots` after the
+    knots change, then :meth:`evaluate` with the first layer's inputs (m, rows, batch) and
+    the targets (m, out, batch).
     """
 
-    def __init__(self, model, params):
-        self.model = model
-        self.params = list(params)
-        # the flat gradient (float64, the optimizer's order); each layer's gradients are
-        # written into views of it, those of parameters outside the model stay zero
-        self.grad = np.zeros(sum(p.numel() for p in self.params))
-        where, start = {}, 0
-        for p in self.params:
-            where[id(p)] = self.grad[start : start + p.numel()].reshape(tuple(p.shape))
-            start += p.numel()
-        self.dest = [tuple(where.get(id(getattr(layer, name)))
-                           for name in ("coef", "scale_base", "scale_sp"))
-                     for layer in model.layers]
-        self.grids = [layer.grid for layer in model.layers]
-        self._key = None
-        self._data = {}  # id(x) -> (x, version, grid key, dense first-layer inputs)
-        self._target = {}  # id(y) -> (y, version, y^T)
+    def __init__(self, arrays, dest, lamb=None, lamb_l1=1.0, lamb_entropy=2.0):
+        self.arrays, self.dest = arrays, dest
+        self.lamb = None if lamb is None else np.asarray(lamb, dtype=np.float64)
+        self.lamb_l1, self.lamb_entropy = float(lamb_l1), float(lamb_entropy)
+        self.hidden = None
+        self.last_mse = self.last_reg = None
+        self._first_stats = None
 
-    @staticmethod
-    def supports(model, params, loss_is_mse: bool, penalty: bool) -> bool:
-        """Plain model (see PlainObjective) on the CPU in float32/64, with few edges after
-        the first layer (whose width does not matter: it is one matrix product)."""
-        if model.device.type != "cpu" or model.dtype not in (torch.float32, torch.float64):
-            return False
-        hidden = sum(layer.in_dim * layer.out_dim for layer in model.layers[1:])
-        if hidden > MAX_HIDDEN_EDGES:
-            return False
-        return PlainObjective.supports(model, params, loss_is_mse, penalty)
-
-    # ----------------------------------------------------------------- cached inputs
-    def _refresh(self):
-        """Views of the parameters and constants of the knots, renewed when these change."""
-        key = (tuple(p.data_ptr() for p in self.params),
-               tuple((g._version, g.data_ptr()) for g in self.grids))
-        if key != self._key:
-            layers = self.model.layers
-            self._arrays = [(_np(layer.coef), _np(layer.scale_base), _np(layer.scale_sp),
-                             _np(layer.mask)) for layer in layers]
-            self._hidden = [None] + [_Hidden(layer, layer.tables()) for layer in layers[1:]]
-            self._key = key
-        return key[1]
-
-    def _first_inputs(self, x, grid_key):
-        """[dense basis (in * n_basis rows); base (in rows)] of the data, (rows, batch).
-
-        Kept for the last two data tensors (training and test inputs)."""
-        hit = self._data.get(id(x))
-        if hit is not None and hit[0] is x and hit[1] == x._version and hit[2] == grid_key:
-            return hit[3]
-        layer = self.model.layers[0]
-        with torch.no_grad():
-            xt = x.t().contiguous()
-            vals, cols, _ = spline.fast_local_basis(xt, layer.grid, layer.k, False,
-                                                    layer.tables())
-            basis = spline.dense_basis(vals, cols, layer.n_basis).view(-1, xt.shape[1])
-            stacked = torch.cat([basis, layer.base(xt)]).numpy()
-        if len(self._data) >= 2:
-            self._data.pop(next(iter(self._data)))
-        self._data[id(x)] = (x, x._version, grid_key, stacked)  # holding x keeps its id
-        return stacked
-
-    def _target_t(self, y):
-        hit = self._target.get(id(y))
-        if hit is not None and hit[0] is y and hit[1] == y._version:
-            return hit[2]
-        yt = np.ascontiguousarray(_np(y).T)
-        if len(self._target) >= 2:
-            self._target.pop(next(iter(self._target)))
-        self._target[id(y)] = (y, y._version, yt)
-        return yt
+    def set_knots(self, layers, m, part=slice(None)):
+        """``layers``: the models' layers with ``m`` members stacked along the inputs
+        (m = 1: one model's own layers); the knots and basis tables of the members in
+        ``part`` (those of this core) are read."""
+        self.hidden = [None]
+        for layer in layers[1:]:
+            table = _np(layer.tables()[0])
+            rows, in_dim = table.shape[0], layer.in_dim // m
+            table = table.reshape(rows, m, -1).transpose(1, 0, 2)[part]
+            knots = _np(layer.grid).reshape(m, in_dim, -1)[part]
+            self.hidden.append(_Hidden(table, knots, layer))
 
     # ----------------------------------------------------------------- evaluation
-    def _run(self, x, y):
-        """Forward pass: the residual (out, batch), the layers' saved state, the first
-        layer's inputs."""
-        first = self._first_inputs(x, self._refresh())
-        arrays = self._arrays
+    def forward(self, first):
+        """The models' outputs (m, out, batch) for first-layer inputs (m, rows, batch)."""
+        coef, sb, sp, mask = self.arrays[0]
+        m, in_dim, out_dim, nb = coef.shape
+        w0 = np.empty((m, out_dim, in_dim * (nb + 1)), dtype=coef.dtype)
+        w0[:, :, : in_dim * nb] = (coef * (sp * mask)[..., None]).transpose(
+            0, 2, 1, 3).reshape(m, out_dim, -1)
+        w0[:, :, in_dim * nb :] = (sb * mask).transpose(0, 2, 1)
+        a = np.matmul(w0, first)
+        with np.errstate(over="ignore"):
+            for l in range(1, len(self.arrays)):
+                a, _ = self._forward(self.hidden[l], a, self.arrays[l], False)
+        return a
+
+    def evaluate(self, first, target, x0=None):
+        """Returns the total loss per member (m,); gradients go to ``dest``. ``x0`` (m, in,
+        batch), the data themselves, is needed with a penalty (their spread)."""
+        arrays, penalized = self.arrays, self.lamb is not None
         coef, sb, sp, mask = arrays[0]
-        in_dim, out_dim, nb = coef.shape
+        m, in_dim, out_dim, nb = coef.shape
         sp_mask = sp * mask
-        w0 = np.empty((out_dim, in_dim * (nb + 1)), dtype=coef.dtype)
-        w0[:, : in_dim * nb] = (coef * sp_mask[:, :, None]).transpose(1, 0, 2).reshape(
-            out_dim, -1)
-        w0[:, in_dim * nb :] = (sb * mask).T
-        a = w0 @ first
-        saved = [sp_mask]
+        w0 = np.empty((m, out_dim, in_dim * (nb + 1)), dtype=coef.dtype)
+        w0[:, :, : in_dim * nb] = (coef * sp_mask[..., None]).transpose(0, 2, 1, 3).reshape(
+            m, out_dim, -1)
+        w0[:, :, in_dim * nb :] = (sb * mask).transpose(0, 2, 1)
+        a = np.matmul(w0, first)
+        inputs, saved, edges = [None], [sp_mask], [None]
         with np.errstate(over="ignore"):  # exp(-x) of very negative inputs: silu is 0 there
             for l in range(1, len(arrays)):
-                a, state = self._forward(self._hidden[l], a, arrays[l])
+                inputs.append(a)
+                a, state = self._forward(self.hidden[l], a, arrays[l], penalized)
                 saved.append(state)
-        a -= self._target_t(y)
-        return a, saved, first
-
-    def __call__(self, x: torch.Tensor, y: torch.Tensor):
-        diff, saved, first = self._run(x, y)
-        arrays = self._arrays
-        flat_diff = diff.reshape(-1)
-        loss = float(flat_diff @ flat_diff) / flat_diff.size
-        g = diff * (2.0 / flat_diff.size)
+                if penalized:
+                    edges.append(state[-1])
+        a -= target
+        count = a.shape[1] * a.shape[2]
+        rows = a.reshape(m, -1)  # the BLAS dot of each member's residual, as fit always had
+        mse = np.array([float(r @ r) for r in rows]) / count
+        g = a * (2.0 / count)
+        self.last_mse, self.last_reg = mse, None
+        total = mse
+        pen = [None] * len(arrays)
+        if penalized:
+            # the first layer's edges are linear in the data's fixed features: its penalty
+            # comes from their covariance (kept per data tensor), no per-point arrays
+            if self._first_stats is None or self._first_stats[0] is not first:
+                features = np.concatenate([first[:, : in_dim * nb].reshape(m, in_dim, nb, -1),
+                                           first[:, None, in_dim * nb :].transpose(0, 2, 1, 3)],
+                                          2).astype(np.float64)
+                self._first_stats = (first, _spread(x0.astype(np.float64)),
+                                     feature_covariance(features))
+            _, spread0, cov = self._first_stats
+            weights = np.concatenate([coef * sp_mask[..., None], (sb * mask)[..., None]], -1)
+            reg, g_w0 = layer_penalty_cov(spread0, cov, weights.astype(np.float64), self.lamb,
+                                          self.lamb_l1, self.lamb_entropy)
+            for l in range(1, len(arrays)):
+                r, pen[l] = _penalty(_spread(inputs[l]), edges[l], self.lamb, self.lamb_l1,
+                                     self.lamb_entropy, need_dx=True)
+                reg += r
+            self.last_reg = reg
+            total = mse + self.lamb * reg
         for l in range(len(arrays) - 1, 0, -1):
-            g = self._backward(self._hidden[l], g, arrays[l], saved[l], self.dest[l])
-        in_dim, out_dim, nb = arrays[0][0].shape
-        g_w = g @ first.T
-        g_wsp = g_w[:, : in_dim * nb].reshape(out_dim, in_dim, nb).transpose(1, 0, 2)
-        _param_grads(g_wsp, g_w[:, in_dim * nb :].T, arrays[0], saved[0], self.dest[0])
-        return loss, self.grad.copy()
+            g = self._backward(self.hidden[l], g, arrays[l], saved[l], self.dest[l], pen[l])
+        g_w = np.matmul(g, first.transpose(0, 2, 1))
+        g_wsp = g_w[:, :, : in_dim * nb].reshape(m, out_dim, in_dim, nb).transpose(0, 2, 1, 3)
+        g_wb = g_w[:, :, in_dim * nb :].transpose(0, 2, 1)
+        if penalized:
+            g_wsp = g_wsp + g_w0[..., :nb]
+            g_wb = g_wb + g_w0[..., nb]
+        _param_grads(g_wsp, g_wb, arrays[0], saved[0], self.dest[0])
+        return total
 
     @staticmethod
-    def _forward(c, x, arrays):
-        """Layer l >= 1 on (in, batch) inputs; returns (out, batch) and what backward needs."""
+    def _forward(c, x, arrays, keep_edges):
+        """Layer l >= 1 on (m, in, batch) inputs; returns (m, out, batch) and what backward
+        needs (with the per-edge values (m, in, out, batch) last when ``keep_edges``)."""
         coef, sb, sp, mask = arrays
-        in_dim, out_dim, nb = coef.shape
+        m, in_dim, out_dim, nb = coef.shape
         k, w = c.k, c.w
-        batch = x.shape[1]
-        # per-interval polynomials E[p, o, i, s] of every edge, scales and mask folded in
+        batch = x.shape[2]
+        # per-interval polynomials E[p, o, (m, i, s)] of every edge, scales and mask folded in
         sp_mask = sp * mask
-        c.pad[:, :, k + 1 : k + 1 + nb] = coef * sp_mask[:, :, None]
-        c.stack_e[...] = np.matmul(c.poly_pr, c.windows).transpose(2, 3, 0, 1)
+        c.pad[..., k + 1 : k + 1 + nb] = coef * sp_mask[..., None]
+        c.stack_e[...] = np.matmul(c.poly_pr, c.windows).transpose(3, 4, 0, 1, 2)
         # column of every point, then one gather of [t_q, E[p, o]]
         cols = c.columns(x)
-        picked = c.stack.take(cols.reshape(-1), axis=1, mode="clip")
-        v = x - picked[0].reshape(in_dim, batch)
-        e = picked[1:].reshape(w, out_dim, in_dim, batch)
+        picked = c.flat_stack.take(cols.reshape(-1), axis=1, mode="clip")
+        v = x - picked[0].reshape(m, in_dim, batch)
+        e = picked[1:].reshape(w, out_dim, m, in_dim, batch)
         val = e[k]
         der = None
         for p in range(k - 1, -1, -1):  # Horner for the value and its derivative
@@ -228,53 +242,156 @@ class NumpyObjective:
         sig += 1.0
         np.reciprocal(sig, out=sig)
         base = x * sig
-        w_base = sb * mask
-        y = w_base.T @ base
-        y += val[:, 0] if in_dim == 1 else val.sum(1)
-        return y, (cols, v, der, sig, base, w_base, sp_mask)
+        w_base = sb * mask  # (m, in, out)
+        y = np.matmul(w_base.transpose(0, 2, 1), base)
+        y += (val[:, :, 0] if in_dim == 1 else val.sum(2)).transpose(1, 0, 2)
+        state = (cols, v, der, sig, base, w_base, sp_mask)
+        if keep_edges:
+            edges = w_base[..., None] * base[:, :, None, :] + val.transpose(1, 2, 0, 3)
+            state = state + (edges,)
+        return y, state
 
     @staticmethod
-    def _backward(c, g, arrays, state, dest):
-        """Input gradient (in, batch) of a layer l >= 1; its parameter gradients go to
-        ``dest``."""
-        cols, v, der, sig, base, w_base, sp_mask = state
-        in_dim, out_dim, nb = arrays[0].shape
+    def _backward(c, g, arrays, state, dest, pen):
+        """Input gradient (m, in, batch) of a layer l >= 1 from its output gradient g
+        (m, out, batch); its parameter gradients go to ``dest``. ``pen`` = (penalty
+        gradient per edge value (m, in, out, batch), per input (m, in, batch)) or None."""
+        cols, v, der, sig, base, w_base, sp_mask = state[:7]
+        m, in_dim, out_dim, nb = arrays[0].shape
         w, n_cols = c.w, c.n_cols
-        # moments M[i*n_cols + s, p*out + o] = sum over the points b of column s of
+        # moments M[(m, i, s), p*out + o] = sum over the points b of column s of
         # g[o, b] v[i, b]^p, then the spline-weight gradients in one batched product
         flat_cols = cols.reshape(-1)
-        n_bins = in_dim * n_cols
-        moments = c.moments
+        n_bins = m * in_dim * n_cols
+        moments = np.empty((n_bins, w * out_dim))
         vv = v.reshape(-1)
         weight = np.empty(v.shape)
         for o in range(out_dim):
-            weight[...] = g[o]
+            weight[...] = g[:, o, None, :] if pen is None else g[:, o, None, :] + pen[0][:, :, o]
             flat = weight.reshape(-1)
             moments[:, o] = np.bincount(flat_cols, flat, minlength=n_bins)
             for p in range(1, w):
                 flat *= vv
                 moments[:, p * out_dim + o] = np.bincount(flat_cols, flat, minlength=n_bins)
-        g_wsp = np.matmul(c.gather, moments.reshape(in_dim, n_cols * w, out_dim))
-        g_wsp = g_wsp.transpose(0, 2, 1)
-        _param_grads(g_wsp, (g @ base.T).T, arrays, sp_mask, dest)
-        # input gradient: spline slopes, and silu' = sig + base (1 - sig)
-        g_silu = w_base * g if out_dim == 1 else w_base @ g
-        g_silu *= sig + base * (1.0 - sig)
+        g_wsp = np.matmul(c.gather, moments.reshape(m, in_dim, n_cols * w, out_dim))
+        g_wsp = g_wsp.transpose(0, 1, 3, 2)
+        d_silu = sig + base * (1.0 - sig)
+        if pen is None:
+            g_wb = np.matmul(g, base.transpose(0, 2, 1)).transpose(0, 2, 1)
+            _param_grads(g_wsp, g_wb, arrays, sp_mask, dest)
+            # input gradient: spline slopes, and silu' = sig + base (1 - sig)
+            g_silu = w_base * g if out_dim == 1 else np.matmul(w_base, g)
+            g_silu *= d_silu
+            if der is not None:
+                for o in range(out_dim):
+                    g_silu += der[o] * g[:, o, None, :]
+            return g_silu
+        g_edge = g[:, None, :, :] + pen[0]  # (m, in, out, batch)
+        g_wb = (g_edge * base[:, :, None, :]).sum(-1)
+        _param_grads(g_wsp, g_wb, arrays, sp_mask, dest)
+        g_silu = (g_edge * w_base[..., None]).sum(2) * d_silu
         if der is not None:
-            for o in range(out_dim):
-                g_silu += der[o] * g[o]
-        return g_silu
+            g_silu += (g_edge * der.transpose(1, 2, 0, 3)).sum(2)
+        return g_silu + pen[1]
 
 
 def _param_grads(g_wsp, g_wb, arrays, sp_mask, dest):
-    """Write the gradients of coef, scale_base, scale_sp (where ``dest`` has a view) from
-    those of the spline weights coef * sp_mask (in, out, nb) and base weights (in, out)."""
+    """Write the gradients of coef, scale_base, scale_sp (where ``dest`` has an array) from
+    those of the spline weights coef * sp_mask (m, in, out, nb) and base weights."""
     coef, _, _, mask = arrays
     d_coef, d_sb, d_sp = dest
     if d_coef is not None:
-        np.multiply(g_wsp, sp_mask[:, :, None], out=d_coef)
+        np.multiply(g_wsp, sp_mask[..., None], out=d_coef)
     if d_sb is not None:
         np.multiply(g_wb, mask, out=d_sb)
     if d_sp is not None:
         np.add.reduce(g_wsp * coef, axis=-1, out=d_sp)
         d_sp *= mask
+
+
+class NumpyObjective:
+    """``objective(x, y) -> (loss, flat_grad)`` in NumPy for the parameters ``params``.
+
+    ``penalty`` = (lamb, lamb_l1, lamb_entropy) adds lamb * the L1 + entropy penalty; the
+    parts are kept in ``last_mse`` and ``last_reg``. The NumPy views of the parameters,
+    masks and knots are taken once (fit modifies them in place); knot changes
+    (``update_grid``) are noticed through the grids' versions.
+    """
+
+    def __init__(self, model, params, penalty=None):
+        self.model = model
+        self.params = list(params)
+        # the flat gradient (float64, the optimizer's order); each layer's gradients are
+        # written into views of it, those of parameters outside the model stay zero
+        self.grad = np.zeros(sum(p.numel() for p in self.params))
+        self._where, start = {}, 0
+        for p in self.params:
+            self._where[id(p)] = self.grad[start : start + p.numel()].reshape(
+                (1, *p.shape))
+            start += p.numel()
+        lamb = None if penalty is None else [float(penalty[0])]
+        l1, ent = (1.0, 2.0) if penalty is None else (penalty[1], penalty[2])
+        self.core = BatchedCore(None, None, lamb, l1, ent)
+        self.grids = [layer.grid for layer in model.layers]
+        self._key = None
+        self._data = {}  # id(x) -> (x, version, grid key, dense first-layer inputs)
+        self._target = {}  # id(y) -> (y, version, y^T)
+        self.last_mse = self.last_reg = None
+
+    @staticmethod
+    def supports(model, params, loss_is_mse: bool, penalty: bool) -> bool:
+        """Plain model (see PlainObjective) on the CPU in float32/64, with few edges after
+        the first layer (whose width does not matter: it is one matrix product). ``penalty``
+        says a penalty this objective does not have (coefficient penalties) is asked for."""
+        if model.device.type != "cpu" or model.dtype not in (torch.float32, torch.float64):
+            return False
+        hidden = sum(layer.in_dim * layer.out_dim for layer in model.layers[1:])
+        if hidden > MAX_HIDDEN_EDGES:
+            return False
+        return PlainObjective.supports(model, params, loss_is_mse, penalty)
+
+    def _refresh(self):
+        """Views of the parameters and constants of the knots, renewed when these change."""
+        key = (tuple(p.data_ptr() for p in self.params),
+               tuple((g._version, g.data_ptr()) for g in self.grids))
+        if key != self._key:
+            layers = self.model.layers
+            self.core.arrays = [tuple(_np(getattr(layer, n))[None] for n in
+                                      ("coef", "scale_base", "scale_sp", "mask"))
+                                for layer in layers]
+            self.core.dest = [tuple(self._where.get(id(getattr(layer, n)))
+                                    for n in ("coef", "scale_base", "scale_sp"))
+                              for layer in layers]
+            self.core.set_knots(layers, 1)
+            self._key = key
+        return key[1]
+
+    def _first_inputs(self, x, grid_key):
+        """The first layer's inputs (1, rows, batch) and the data (1, in, batch), kept for
+        the last two data tensors."""
+        hit = self._data.get(id(x))
+        if hit is not None and hit[0] is x and hit[1] == x._version and hit[2] == grid_key:
+            return hit[3]
+        stacked = (first_inputs(self.model.layers[0], x.t().contiguous()),
+                   np.ascontiguousarray(_np(x).T)[None])
+        if len(self._data) >= 2:
+            self._data.pop(next(iter(self._data)))
+        self._data[id(x)] = (x, x._version, grid_key, stacked)  # holding x keeps its id
+        return stacked
+
+    def _target_t(self, y):
+        hit = self._target.get(id(y))
+        if hit is not None and hit[0] is y and hit[1] == y._version:
+            return hit[2]
+        yt = np.ascontiguousarray(_np(y).T)[None]
+        if len(self._target) >= 2:
+            self._target.pop(next(iter(self._target)))
+        self._target[id(y)] = (y, y._version, yt)
+        return yt
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor):
+        first, x0 = self._first_inputs(x, self._refresh())
+        total = self.core.evaluate(first, self._target_t(y), x0)
+        self.last_mse = float(self.core.last_mse[0])
+        self.last_reg = None if self.core.last_reg is None else float(self.core.last_reg[0])
+        return float(total[0]), self.grad.copy()

@@ -228,15 +228,19 @@ def _train(model, data, cfg: _Settings, optimizer, params) -> dict:
 
     fast = None
     if isinstance(optimizer, LBFGS):  # autograd-free objectives: NumPy for small models
-        for kind in (NumpyObjective, PlainObjective):
-            if kind.supports(model, params, cfg.loss_fn is mse, cfg.uses_penalty):
-                fast = kind(model, params)
-                break
+        coef_penalty = cfg.uses_penalty and bool(cfg.lamb_coef or cfg.lamb_coefdiff)
+        if NumpyObjective.supports(model, params, cfg.loss_fn is mse, coef_penalty):
+            penalty = ((cfg.lamb, cfg.lamb_l1, cfg.lamb_entropy) if cfg.uses_penalty
+                       else None)  # the L1 + entropy penalty is part of the NumPy objective
+            fast = NumpyObjective(model, params, penalty)
+        elif PlainObjective.supports(model, params, cfg.loss_fn is mse, cfg.uses_penalty):
+            fast = PlainObjective(model, params)
 
     def objective(xb, yb):
         if fast is not None and yb.dim() == 2:
             loss, grad = fast(xb, yb)
-            last["loss"], last["reg"] = loss, None
+            last["loss"], last["reg"] = getattr(fast, "last_mse", loss), getattr(
+                fast, "last_reg", None)
             return loss, grad
         if cfg.uses_penalty:
             pred, records = model.forward_edges(xb, numeric_only=True)
@@ -272,7 +276,7 @@ def _train(model, data, cfg: _Settings, optimizer, params) -> dict:
             "step": step,
             "train_loss": math.sqrt(max(_scalar(last["loss"]), 0.0)),
             "test_loss": math.sqrt(max(test_loss, 0.0)),
-            "reg": float(last["reg"].detach()) if last["reg"] is not None else 0.0,
+            "reg": _scalar(last["reg"]) if last["reg"] is not None else 0.0,
         }
         finite = math.isfinite(row["train_loss"]) and all(bool(torch.isfinite(p).all())
                                                            for p in params)

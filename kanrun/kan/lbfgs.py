@@ -12,6 +12,10 @@ models of science where every evaluation takes a millisecond or less:
   two-loop recursion runs on their small matrix of dot products;
 - on the CPU the flat vector is read and written through a NumPy view (no tensor copies),
   and a closure may return its loss and gradient as a float and a NumPy array.
+
+:class:`~kanrun.kan.lbfgs_batched.BatchedLBFGS` runs this iteration for many problems at
+once with the same arithmetic per problem (tests/test_ensemble.py checks it bit for bit):
+a change here must be made there too.
 """
 
 from __future__ import annotations

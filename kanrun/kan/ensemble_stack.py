@@ -1,0 +1,337 @@
+"""A stack of plain KANs of one shape and grid size, evaluated as one batched model.
+
+Layer l of the stack is a :class:`~kanrun.kan.layer.KANLayer` with ``members * in`` input
+rows (member-major): its knots, coefficients, scales and mask are the members' stacked
+along the inputs, so the knot-wise operations (basis tables, grid update, least-squares
+refit) are the layer's own. Only the contraction differs: member m's outputs sum over its
+own input rows, one batched matrix product (``bmm``) per layer. The loss and gradient are
+computed without the autograd engine (forward and backward as in
+:mod:`kanrun.kan.kernels`), the sparsity penalty by :mod:`kanrun.kan.penalty`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import spline
+from .fastpath_numpy import MAX_HIDDEN_EDGES, BatchedCore, first_inputs
+from .fit import FitError
+from .kernels import silu
+from .layer import KANLayer
+from .penalty import layer_penalty_t
+
+
+def _supported(model) -> bool:
+    if any(arity for arity in model.mult_arity) or model._affine_active():
+        return False
+    return all(layer.base_fun_name == "silu" and not layer.symbolic.active
+               for layer in model.layers)
+
+
+CHUNK = 4  # members per NumPy evaluation (measured: 20 % faster per member than 32)
+
+
+def numpy_capable(model) -> bool:
+    """Whether the NumPy objective serves this model (as fit decides for a solo fit)."""
+    hidden = sum(layer.in_dim * layer.out_dim for layer in model.layers[1:])
+    return (model.device.type == "cpu" and model.dtype in (torch.float32, torch.float64)
+            and hidden <= MAX_HIDDEN_EDGES)
+
+
+class Stack:
+    """Members of equal width, grid and k; ``datasets`` one per member (equal sizes)."""
+
+    def __init__(self, members, datasets, lambs, lamb_l1=1.0, lamb_entropy=2.0):
+        first = members[0]
+        for member in members:
+            if not _supported(member):
+                raise FitError("ensembles fit plain KANs only (silu base, no multiplication "
+                               "nodes, no symbolic edges, identity node maps)")
+            if member.width != first.width or member.k != first.k:
+                raise FitError("ensemble members must share width and k")
+        self.members = list(members)
+        self.m = len(members)
+        dtype, device = first.dtype, first.device
+        self.dtype, self.device = dtype, device
+        self.layers = []
+        for l, proto in enumerate(first.layers):
+            stacked = KANLayer(self.m * proto.in_dim, proto.out_dim, grid=proto.num,
+                               k=proto.k, noise_scale=0.0, grid_eps=proto.grid_eps,
+                               sp_trainable=proto.scale_sp.requires_grad,
+                               sb_trainable=proto.scale_base.requires_grad,
+                               dtype=dtype, device=device)
+            with torch.no_grad():
+                for name in ("grid", "coef", "scale_base", "scale_sp", "mask"):
+                    getattr(stacked, name).copy_(
+                        torch.cat([getattr(mem.layers[l], name) for mem in members]))
+            self.layers.append(stacked)
+        self.slots = []  # (layer, name, numbers per member)
+        for l, layer in enumerate(self.layers):
+            per = layer.in_dim // self.m * layer.out_dim
+            self.slots.append((l, "coef", per * layer.n_basis))
+            if layer.scale_base.requires_grad:
+                self.slots.append((l, "scale_base", per))
+            if layer.scale_sp.requires_grad:
+                self.slots.append((l, "scale_sp", per))
+        self.n_params = sum(n for _, _, n in self.slots)
+        self.lamb_values = [float(v) for v in lambs]
+        self.lamb = torch.tensor(self.lamb_values, dtype=dtype, device=device)
+        self.penalized = bool((self.lamb > 0).any())
+        self.lamb_l1, self.lamb_entropy = float(lamb_l1), float(lamb_entropy)
+        self.train = self._stack_data(datasets, "train")
+        self.test = self._stack_data(datasets, "test")
+        self.last_reg, self.last_mse = np.zeros(self.m), np.zeros(self.m)
+        self._basis_cache = {}
+
+    def __len__(self) -> int:
+        return self.m
+
+    def _stack_data(self, datasets, split):
+        xs, ys = [], []
+        n_in = self.members[0].width_in[0]
+        for data in datasets:
+            for key in (f"{split}_input", f"{split}_label"):
+                if key not in data:
+                    raise FitError(f"data is missing {key!r}")
+            x, y = data[f"{split}_input"], data[f"{split}_label"]
+            if x.dim() != 2 or x.shape[1] != n_in or y.dim() != 2 or y.shape[0] != x.shape[0]:
+                raise FitError(f"{split} data must be (n, {n_in}) inputs with (n, out) labels")
+            xs.append(x.to(device=self.device, dtype=self.dtype))
+            ys.append(y.to(device=self.device, dtype=self.dtype))
+        if len({x.shape[0] for x in xs}) != 1:
+            raise FitError(f"the members' {split} sets must have equal sizes")
+        xt = torch.cat([x.t() for x in xs]).contiguous()  # (m * in, batch)
+        yt = torch.stack([y.t() for y in ys]).contiguous()  # (m, out, batch)
+        return xt, yt
+
+    # ----------------------------------------------------------------- parameters
+    def get(self) -> np.ndarray:
+        parts = [getattr(self.layers[l], name).detach().reshape(self.m, n)
+                 for l, name, n in self.slots]
+        return torch.cat(parts, 1).to(torch.float64).cpu().numpy()
+
+    def set(self, x: np.ndarray) -> None:
+        flat = torch.from_numpy(np.ascontiguousarray(x)).to(device=self.device,
+                                                              dtype=self.dtype)
+        start = 0
+        with torch.no_grad():
+            for l, name, n in self.slots:
+                p = getattr(self.layers[l], name)
+                p.copy_(flat[:, start : start + n].reshape(p.shape))
+                start += n
+
+    def write_back(self) -> None:
+        with torch.no_grad():
+            for l, layer in enumerate(self.layers):
+                rows = layer.in_dim // self.m
+                for i, member in enumerate(self.members):
+                    for name in ("grid", "coef", "scale_base", "scale_sp", "mask"):
+                        getattr(member.layers[l], name).copy_(
+                            getattr(layer, name)[i * rows : (i + 1) * rows])
+
+    # ----------------------------------------------------------------- evaluation
+    def _first_basis(self, xt):
+        layer = self.layers[0]
+        key = (id(xt), layer.grid._version, layer.grid.data_ptr())
+        hit = self._basis_cache.get(key)
+        if hit is None:
+            vals, cols, _ = spline.fast_local_basis(xt, layer.grid, layer.k, False,
+                                                    layer.tables())
+            basis = spline.dense_basis(vals, cols, layer.n_basis)
+            hit = (basis, torch.sigmoid(xt))
+            if len(self._basis_cache) >= 4:
+                self._basis_cache.pop(next(iter(self._basis_cache)))
+            self._basis_cache[key] = hit
+        return hit
+
+    def _layer_forward(self, l, xt, need_dx):
+        """(m * in, batch) -> (m * out, batch), and what the backward pass needs."""
+        layer = self.layers[l]
+        m, rows, out = self.m, layer.in_dim // self.m, layer.out_dim
+        nb, batch = layer.n_basis, xt.shape[1]
+        cols = deriv = None
+        if l == 0 and not need_dx:
+            basis, sig = self._first_basis(xt)
+        else:
+            vals, cols, deriv = spline.fast_local_basis(xt, layer.grid, layer.k, need_dx,
+                                                        layer.tables())
+            basis = spline.dense_basis(vals, cols, nb)
+            sig = torch.sigmoid(xt)
+        base = silu(xt)  # the layer's own base function, bit for bit
+        sp_mask = layer.scale_sp * layer.mask
+        w_sp = (layer.coef * sp_mask.unsqueeze(-1)).view(m, rows, out, nb).transpose(1, 2)
+        w_sp = w_sp.reshape(m, out, rows * nb)
+        w_base = (layer.scale_base * layer.mask).view(m, rows, out).transpose(1, 2)
+        basis_m = basis.view(m, rows * nb, batch)
+        y = torch.baddbmm(torch.bmm(w_base, base.view(m, rows, batch)), w_sp, basis_m)
+        saved = (xt, basis, base, sig, sp_mask, w_sp, w_base, cols, deriv)
+        return y.view(m * out, batch), saved
+
+    def _layer_backward(self, l, gy, saved, need_dx):
+        """gy (m, out, batch) -> input gradient (m * in, batch) or None, and the parameter
+        gradients {name: (m * in, out[, nb])}."""
+        layer = self.layers[l]
+        m, rows, out = self.m, layer.in_dim // self.m, layer.out_dim
+        nb = layer.n_basis
+        xt, basis, base, sig, sp_mask, w_sp, w_base, cols, deriv = saved
+        batch = xt.shape[1]
+        g_wsp = torch.bmm(gy, basis.view(m, rows * nb, batch).transpose(1, 2))
+        g_wsp = g_wsp.view(m, out, rows, nb).transpose(1, 2).reshape(m * rows, out, nb)
+        grads = {"coef": g_wsp * sp_mask.unsqueeze(-1),
+                 "scale_sp": (g_wsp * layer.coef).sum(-1) * layer.mask}
+        g_wb = torch.bmm(gy, base.view(m, rows, batch).transpose(1, 2))
+        grads["scale_base"] = g_wb.transpose(1, 2).reshape(m * rows, out) * layer.mask
+        g_x = None
+        if need_dx:
+            g_basis = torch.bmm(w_sp.transpose(1, 2), gy).view(m * rows, nb, batch)
+            g_x = (torch.gather(g_basis, 1, cols) * deriv).sum(1)
+            g_base = torch.bmm(w_base.transpose(1, 2), gy).view(m * rows, batch)
+            g_x += g_base * (sig * (1 + xt * (1 - sig)))
+        return g_x, grads
+
+    @torch.no_grad()
+    def forward(self, xt):
+        for l in range(len(self.layers)):
+            xt, _ = self._layer_forward(l, xt, False)
+        return xt
+
+    @torch.no_grad()
+    def loss_and_grad(self, waiting=None):
+        """Per member: loss (MSE + lamb * penalty) and flat gradient, as NumPy (all
+        members are evaluated; ``waiting`` is for subclasses that can skip some)."""
+        xt, yt = self.train
+        depth = len(self.layers)
+        saved, inputs = [], []
+        for l in range(depth):
+            inputs.append(xt)
+            xt, sv = self._layer_forward(l, xt, need_dx=l > 0)
+            saved.append(sv)
+        out = self.layers[-1].out_dim
+        diff = xt.view(self.m, out, -1) - yt
+        count = diff.shape[1] * diff.shape[2]
+        loss = mse = (diff * diff).sum((1, 2)) / count
+        gy = diff * (2.0 / count)
+        extra_x = [None] * depth
+        extra_p = [None] * depth
+        reg = None
+        if self.penalized:
+            reg = loss.new_zeros(self.m)
+            for l in range(depth):
+                r, gx_pen, gp_pen = layer_penalty_t(
+                    self.layers[l], inputs[l], saved[l], self.m, self.lamb,
+                    self.lamb_l1, self.lamb_entropy, need_dx=l > 0)
+                reg = reg + r
+                extra_x[l], extra_p[l] = gx_pen, gp_pen
+            loss = loss + self.lamb * reg
+        grads = {}
+        for l in range(depth - 1, -1, -1):
+            g_x, g_p = self._layer_backward(l, gy, saved[l], need_dx=l > 0)
+            if extra_p[l] is not None:
+                for name, g in extra_p[l].items():
+                    g_p[name] = g_p[name] + g
+            grads[l] = g_p
+            if l > 0:
+                if extra_x[l] is not None:
+                    g_x = g_x + extra_x[l]
+                gy = g_x.view(self.m, self.layers[l - 1].out_dim, -1)
+        flat = torch.cat([grads[l][name].reshape(self.m, n) for l, name, n in self.slots], 1)
+        self.last_reg = (reg.to(torch.float64).cpu().numpy() if reg is not None
+                         else np.zeros(self.m))
+        self.last_mse = mse.to(torch.float64).cpu().numpy()
+        return (loss.to(torch.float64).cpu().numpy(),
+                flat.to(torch.float64).cpu().numpy())
+
+    @torch.no_grad()
+    def test_loss(self) -> np.ndarray:
+        xt, yt = self.test
+        out = self.layers[-1].out_dim
+        diff = self.forward(xt).view(self.m, out, -1) - yt
+        return (diff * diff).mean((1, 2)).to(torch.float64).cpu().numpy()
+
+    @torch.no_grad()
+    def update_grid(self) -> None:
+        """Each member's grid update on its training inputs (as ``KAN.update_grid``)."""
+        xt = self.train[0]
+        for l, layer in enumerate(self.layers):
+            layer.update_grid(xt.t())
+            xt, _ = self._layer_forward(l, xt, False)
+        self._basis_cache.clear()
+
+
+class NumpyStack(Stack):
+    """A :class:`Stack` evaluated by the NumPy objective of single models
+    (:class:`~kanrun.kan.fastpath_numpy.BatchedCore`): on the CPU in float32/64 every
+    member's loss and gradient are those of its solo fit, bit for bit."""
+
+    def __init__(self, members, datasets, lambs, lamb_l1=1.0, lamb_entropy=2.0):
+        super().__init__(members, datasets, lambs, lamb_l1, lamb_entropy)
+        m = self.m
+        arrays = []  # NumPy views of the stacked tensors, member axis first
+        for layer in self.layers:
+            rows = layer.in_dim // m
+            arrays.append(tuple(getattr(layer, name).detach().numpy().reshape(
+                m, rows, *getattr(layer, name).shape[1:])
+                for name in ("coef", "scale_base", "scale_sp", "mask")))
+        self.grad = np.zeros((m, self.n_params))
+        where, start = {}, 0
+        for l, name, n in self.slots:
+            shape = arrays[l][0 if name == "coef" else 1].shape
+            where[(l, name)] = self.grad[:, start : start + n].reshape(shape)  # a view
+            start += n
+        dest = [tuple(where.get((l, name)) for name in ("coef", "scale_base", "scale_sp"))
+                for l in range(len(self.layers))]
+        lamb = np.array(self.lamb_values) if self.penalized else None
+        # members in chunks of CHUNK: arrays that stay in cache, and chunks whose members
+        # all finished their step are skipped
+        self.parts = [slice(c, min(c + CHUNK, m)) for c in range(0, m, CHUNK)]
+        self.cores = [BatchedCore([tuple(a[part] for a in layer) for layer in arrays],
+                                  [tuple(None if d is None else d[part] for d in layer)
+                                   for layer in dest],
+                                  None if lamb is None else lamb[part], lamb_l1, lamb_entropy)
+                      for part in self.parts]
+        x_train, y_train = self.train
+        self._target = y_train.numpy()
+        self._x0 = x_train.numpy().reshape(m, -1, x_train.shape[1])
+        index = {"coef": 0, "scale_base": 1, "scale_sp": 2}
+        self._views = [arrays[l][index[name]] for l, name, _ in self.slots]
+        self._knots_changed()
+
+    def _knots_changed(self):
+        for core, part in zip(self.cores, self.parts):
+            core.set_knots(self.layers, self.m, part)
+        self._first = first_inputs(self.layers[0], self.train[0], self.m)
+        self._first_test = first_inputs(self.layers[0], self.test[0], self.m)
+
+    def get(self) -> np.ndarray:
+        return np.concatenate([v.reshape(self.m, -1) for v in self._views], 1).astype(
+            np.float64)
+
+    def set(self, x: np.ndarray) -> None:
+        start = 0  # NumPy assignment, as the solo fit's FlatParameters.set
+        for view, (_, _, n) in zip(self._views, self.slots):
+            view[...] = x[:, start : start + n].reshape(view.shape)
+            start += n
+
+    def test_loss(self) -> np.ndarray:
+        out = np.concatenate([core.forward(self._first_test[part])
+                              for core, part in zip(self.cores, self.parts)])
+        diff = out - self.test[1].numpy()
+        return (diff * diff).reshape(self.m, -1).mean(1).astype(np.float64)
+
+    def update_grid(self) -> None:
+        super().update_grid()
+        self._knots_changed()
+
+    def loss_and_grad(self, waiting=None):
+        """As :meth:`Stack.loss_and_grad`; members outside ``waiting`` (a mask) may be
+        skipped (their entries are then stale)."""
+        total = np.zeros(self.m)
+        for core, part in zip(self.cores, self.parts):
+            if waiting is not None and not waiting[part].any():
+                continue
+            total[part] = core.evaluate(self._first[part], self._target[part],
+                                        self._x0[part])
+            self.last_mse[part] = core.last_mse
+            self.last_reg[part] = 0.0 if core.last_reg is None else core.last_reg
+        return total, self.grad.copy()
