@@ -34,7 +34,8 @@ DTYPES = ("float32", "float64")
 class ModelConfig:
     """Arguments of :class:`kanrun.KAN`; ``seed`` and ``dtype`` follow the global keys."""
 
-    width: List[Any] = field(default_factory=lambda: [2, 5, 1])  # n or [n_sum, n_mult]
+    # n or [n_sum, n_mult] per layer; null: no shape given, the run discovers the formula
+    width: Optional[List[Any]] = field(default_factory=lambda: [2, 5, 1])
     grid: int = 5  # initial number of grid intervals
     k: int = 3  # spline order
     mult_arity: Any = 2  # int, or one list of arities per layer
@@ -130,11 +131,20 @@ class StagesConfig:
 
 
 @dataclass
+class DiscoverSettings:
+    """`discover` (pipeline=discover, or no model.width): search the formula from the data."""
+
+    budget: float = 60.0  # seconds per run (split over the outputs); the best so far is kept
+    snap: bool = True  # snap constants to simple values when the holdout error allows
+
+
+@dataclass
 class PipelineConfig:
     """Which stages run, in which order, and what the run writes."""
 
     order: List[str] = field(default_factory=lambda: list(STAGE_NAMES))
     stages: StagesConfig = field(default_factory=StagesConfig)
+    discover: DiscoverSettings = field(default_factory=DiscoverSettings)
     formula_digits: int = 4  # significant digits of the exported formula's constants
     recovery_seconds: float = 10.0  # time bound of the "formula equals the truth" check
     plots: bool = True  # write plots/ (network diagrams, loss and grid curves)

@@ -1,0 +1,399 @@
+"""The discovery driver: from (x, y) to the simplest formula that fits as well as the data
+allows, within a time budget.
+
+A problem is data over some columns (each column a variable or, after a symmetry
+reduction, an expression of variables). Solving it:
+
+1. terminal fits on every applicable transform T of y (monomials from a log-linear
+   regression, sparse polynomials, rational functions, one-variable library forms),
+   each undone (T^-1), refitted jointly on the data and scored on a holdout;
+2. unless one is already at the noise floor: a smooth surrogate of y, unused inputs
+   dropped, one symmetry reduction (x_i - x_j, x_i / x_j, ...), and additive
+   separability of y, log|y|, y^2 and 1/y; each separable problem is split into
+   smaller ones (solved recursively on values of the surrogate) whose formulas are
+   recombined and refitted on the real data.
+
+Candidates are ranked by description length on the holdout (:func:`candidate.score`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import sympy
+
+from . import additive, fit1d, linear, monomial, separability, snap
+from .candidate import Candidate, numpy_function, rmse, score
+from .noise import noise_floor
+from .surrogate import fit_surrogate
+from .transforms import transforms_for
+
+log = logging.getLogger("kanrun.discover")
+
+MAX_DEPTH = 4
+REFIT_TOP = 6
+EXACT_REL = 1e-7
+LIBRARY_TRANSFORMS = ("id", "inv", "log", "sq")
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+@dataclass
+class Context:
+    deadline: float
+    rng: np.random.Generator
+    progress: Callable[[str], None] | None = None
+    best: Candidate | None = None
+    explored: int = 0
+
+    def check(self) -> None:
+        if time.perf_counter() > self.deadline:
+            raise _OutOfTime()
+
+    def note(self, message: str) -> None:
+        log.debug(message)
+        if self.progress is not None:
+            self.progress(message)
+
+
+@dataclass
+class Problem:
+    x: np.ndarray
+    y: np.ndarray
+    symbols: list[sympy.Symbol]
+    floor: float  # noise floor of y (units of y)
+    train: np.ndarray = field(init=False)
+    hold: np.ndarray = field(init=False)
+
+    def split(self, rng: np.random.Generator) -> None:
+        order = rng.permutation(len(self.y))
+        n_hold = max(10, len(self.y) // 4)
+        self.hold, self.train = order[:n_hold], order[n_hold:]
+
+    @property
+    def scale(self) -> float:
+        return float(np.std(self.y)) or float(np.mean(np.abs(self.y))) or 1.0
+
+
+def _evaluate(cand: Candidate, p: Problem) -> Candidate:
+    cand.train_rmse = rmse(cand.expr, p.symbols, p.x[p.train], p.y[p.train])
+    cand.holdout_rmse = rmse(cand.expr, p.symbols, p.x[p.hold], p.y[p.hold])
+    return cand
+
+
+def _rank(cands: list[Candidate], p: Problem) -> list[Candidate]:
+    n = len(p.hold)
+    good = [c for c in cands if math.isfinite(c.holdout_rmse)]
+    return sorted(good, key=lambda c: score(c, n, p.scale, p.floor))
+
+
+def _refit(cands: list[Candidate], p: Problem, ctx: Context, top: int = REFIT_TOP):
+    """Rank, refit the best ``top`` jointly on the training rows, rank again."""
+    ranked = _rank([_evaluate(c, p) for c in cands], p)[:top]
+    out = []
+    for c in ranked:
+        ctx.check()
+        expr = snap.refit(c.expr, p.symbols, p.x[p.train], p.y[p.train])
+        out.append(_evaluate(Candidate(expr, c.route), p))
+    return _rank(out + ranked, p)
+
+
+def _terminals(p: Problem, ctx: Context) -> list[Candidate]:
+    x, y = p.x[p.train], p.y[p.train]
+    raw: list[Candidate] = [Candidate(sympy.Float(float(np.mean(y))), "constant")]
+    for t in transforms_for(y):
+        ctx.check()
+        with np.errstate(all="ignore"):
+            ty = t.forward(y)
+        if not np.all(np.isfinite(ty)):
+            continue
+        fits = monomial.monomial_fit(x, ty, p.symbols)
+        fits += linear.polynomial_fit(x, ty, p.symbols, degree=3 if x.shape[1] <= 4 else 2)
+        fits += linear.rational_fit(x, ty, p.symbols)
+        for f in fits:
+            raw.append(Candidate(t.inverse(f.expr), f"{t.name}:{f.route}"))
+    ranked = _refit(raw, p, ctx)
+    if x.shape[1] > 1 or (ranked and _exact(ranked[0], p)):
+        return ranked
+    library = []
+    for t in transforms_for(y):
+        if t.name not in LIBRARY_TRANSFORMS:
+            continue
+        ctx.check()
+        with np.errstate(all="ignore"):
+            ty = t.forward(y)
+        if np.all(np.isfinite(ty)):
+            library += [Candidate(t.inverse(f.expr), f"{t.name}:{f.route}")
+                        for f in fit1d.library_fit(x[:, 0], ty, p.symbols[0])]
+    return _rank(ranked + _refit(library, p, ctx), p)
+
+
+def _exact(c: Candidate, p: Problem) -> bool:
+    return c.holdout_rmse <= max(EXACT_REL * p.scale, 0.9 * p.floor)
+
+
+def solve(p: Problem, ctx: Context, depth: int = 0) -> list[Candidate]:
+    """Candidates for problem ``p`` (over p.symbols), best first."""
+    p.split(ctx.rng)
+    ctx.explored += 1
+    cands = _terminals(p, ctx)
+    if cands and _exact(cands[0], p):
+        return cands
+    if p.x.shape[1] < 2 or depth >= MAX_DEPTH:
+        return cands
+    try:
+        cands = _rank(cands + _reduce(p, ctx, depth), p)
+    except _OutOfTime:
+        if depth == 0:
+            return cands
+        raise
+    return cands
+
+
+def _reduce(p: Problem, ctx: Context, depth: int) -> list[Candidate]:
+    ctx.check()
+    x = p.x[p.train]
+    sur = fit_surrogate(x, p.y[p.train], seed=depth)
+    points = separability.interior_points(x, 200, ctx.rng)
+    unused = separability.unused_inputs(sur, points)
+    if unused and len(unused) < p.x.shape[1]:
+        keep = [i for i in range(p.x.shape[1]) if i not in unused]
+        ctx.note(f"{'  ' * depth}drop unused {[str(p.symbols[i]) for i in unused]}")
+        sub = Problem(p.x[:, keep], p.y, [p.symbols[i] for i in keep], p.floor)
+        return [_evaluate(c, p) for c in solve(sub, ctx, depth + 1)[:3]]
+    out: list[Candidate] = []
+    for _, kind, i, j in separability.symmetries(sur, points, x)[:1]:
+        ctx.note(f"{'  ' * depth}symmetry {kind}({p.symbols[i]}, {p.symbols[j]})")
+        out += _symmetric(p, ctx, depth, kind, i, j)
+        best = _rank(out, p)
+        if best and _exact(best[0], p):
+            return best
+    out += _split(p, ctx, depth)
+    return out
+
+
+def _symmetric(p, ctx, depth, kind, i, j) -> list[Candidate]:
+    a, b = p.x[:, i], p.x[:, j]
+    z = {"minus": a - b, "plus": a + b, "div": a / b, "mul": a * b}[kind]
+    si, sj = p.symbols[i], p.symbols[j]
+    zexpr = {"minus": si - sj, "plus": si + sj, "div": si / sj, "mul": si * sj}[kind]
+    zsym = sympy.Symbol(f"_z{depth}_{i}_{j}")
+    rest = [k for k in range(p.x.shape[1]) if k not in (i, j)]
+    sub = Problem(np.column_stack([p.x[:, rest], z]), p.y,
+                  [p.symbols[k] for k in rest] + [zsym], p.floor)
+    found = solve(sub, ctx, depth + 1)[:3]
+    return _refit([Candidate(c.expr.xreplace({zsym: zexpr}), f"sym:{kind}>{c.route}")
+                   for c in found], p, ctx, top=3)
+
+
+SPLIT_TRANSFORMS = ("log", "id", "sq", "inv", "sin")
+
+
+@dataclass
+class Split:
+    """A separable structure of T(y): kind 'add' (sum of pieces) or 'mul' (product)."""
+
+    transform: object  # transforms.Transform; its forward gives the space of the pieces
+    kind: str
+    groups: list[list[int]]
+    values: list[np.ndarray]  # per group, the piece's values on every row of the problem
+    floors: list[float]
+    f0: float  # the constant that makes the pieces combine: sum - f0*(K-1), prod / f0^(K-1)
+    how: str
+
+
+def _identity():
+    return transforms_for(np.ones(1))[0]
+
+
+def _additive_splits(p: Problem, ctx: Context) -> list[Split]:
+    """Splits from additive models on the data (no surrogate): log|y| and y."""
+    out = []
+    s = monomial.sign_constant(p.y)
+    tries = ([("log", np.log(np.abs(p.y)))] if s else []) + [("id", p.y)]
+    for name, t in tries:
+        ctx.check()
+        groups, parts, resid = additive.additive_groups(p.x, t, logs=name == "log")
+        if len(groups) < 2:
+            continue
+        if name == "log":
+            values = [np.exp(v) for v in parts]
+            values[0] = s * values[0]
+            floors = [resid * float(np.sqrt(np.mean(v ** 2))) for v in values]
+            out.append(Split(_identity(), "mul", groups, values, floors, 1.0, "gam:log"))
+        else:
+            out.append(Split(_identity(), "add", groups, parts, [resid] * len(parts), 0.0,
+                             "gam:id"))
+    return out
+
+
+def _surrogate_splits(p: Problem, ctx: Context, depth: int):
+    """Splits seen on smooth surrogates of y, log|y|, y^2, 1/y, sin y (lazily)."""
+    x_all = p.x[p.train]
+    s = monomial.sign_constant(p.y)
+    by_name = {t.name: t for t in transforms_for(p.y[p.train])}
+    for name in SPLIT_TRANSFORMS:
+        if name not in by_name:
+            continue
+        ctx.check()
+        t = by_name[name]
+        with np.errstate(all="ignore"):
+            ty = t.forward(p.y[p.train])
+        if not np.all(np.isfinite(ty)):
+            continue
+        sur = fit_surrogate(x_all, ty, seed=depth + 1)
+        points = separability.interior_points(x_all, 200, ctx.rng)
+        for kind in (("add",) if name == "log" else ("add", "mul")):
+            matrix = (separability.interactions(sur, points) if kind == "add"
+                      else separability.product_interactions(sur, points))
+            groups = separability.components(matrix)
+            if len(groups) < 2:
+                continue
+            if kind == "mul":  # the reference: where |f| is largest (factors far from 0)
+                reference = points[int(np.argmax(np.abs(sur(points))))]
+            else:
+                reference = np.median(x_all, axis=0)
+            f0 = float(sur(reference[None])[0])
+            values = []
+            for g in groups:
+                xs = np.tile(reference, (len(p.y), 1))
+                xs[:, g] = p.x[:, g]
+                values.append(sur(xs))
+            floors = [sur.holdout_rmse] * len(groups)
+            if name == "log":
+                values = [s * np.exp(v) for v in values]
+                floors = [sur.holdout_rmse * float(np.sqrt(np.mean(v ** 2))) for v in values]
+                f0, kind, t = s * math.exp(f0), "mul", _identity()
+            yield Split(t, kind, groups, values, floors, f0, f"surrogate:{name}")
+
+
+def _split(p: Problem, ctx: Context, depth: int) -> list[Candidate]:
+    """Separable splits of y or of a transform of it, each piece solved recursively."""
+    out: list[Candidate] = []
+    seen = set()
+    for split in itertools.chain(_additive_splits(p, ctx), _surrogate_splits(p, ctx, depth)):
+        key = (split.transform.name, split.kind, tuple(map(tuple, split.groups)))
+        if key in seen:
+            continue
+        seen.add(key)
+        ctx.note(f"{'  ' * depth}split {split.kind} {split.how}: "
+                 + " | ".join(",".join(str(p.symbols[i]) for i in g) for g in split.groups))
+        out += _solve_split(split, p, ctx, depth)
+        best = _rank(out, p)
+        if best and _exact(best[0], p):
+            return best
+    return out
+
+
+def _solve_split(split: Split, p: Problem, ctx: Context, depth: int) -> list[Candidate]:
+    pieces, quality = [], []
+    for g, values, floor in zip(split.groups, split.values, split.floors):
+        sub = Problem(p.x[:, g], values, [p.symbols[i] for i in g], floor)
+        found = solve(sub, ctx, depth + 1)[:2]
+        if not found:
+            return []
+        pieces.append(found)
+        quality.append(found[0].holdout_rmse / (sub.scale or 1.0))
+    out = _combine(split, pieces, p, ctx)
+    if len(pieces) >= 2 and max(quality) > EXACT_REL and math.isfinite(max(quality)):
+        out += _divide_out(split, pieces, int(np.argmax(quality)), p, ctx, depth)
+    return out
+
+
+def _divide_out(split, pieces, k, p, ctx, depth) -> list[Candidate]:
+    """Re-solve piece k on the real data with the other pieces divided (subtracted) out."""
+    with np.errstate(all="ignore"):
+        t = split.transform.forward(p.y)
+        others = [numpy_function(c[0].expr, [p.symbols[i] for i in g])(p.x[:, g])
+                  for m, (c, g) in enumerate(zip(pieces, split.groups)) if m != k]
+        if split.kind == "mul":
+            values = t / np.prod(others, axis=0)
+        else:
+            values = t - np.sum(others, axis=0)
+    if not np.all(np.isfinite(values)):
+        return []
+    g = split.groups[k]
+    ctx.note(f"{'  ' * depth}divide out all but {','.join(str(p.symbols[i]) for i in g)}")
+    sub = Problem(p.x[:, g], values, [p.symbols[i] for i in g], p.floor)
+    found = solve(sub, ctx, depth + 1)[:2]
+    if not found:
+        return []
+    pieces = [found if m == k else c for m, c in enumerate(pieces)]
+    return _combine(split, pieces, p, ctx)
+
+
+def _combine(split: Split, pieces, p, ctx) -> list[Candidate]:
+    combos = [[c[0] for c in pieces]]
+    for k, options in enumerate(pieces):  # one piece at its second choice
+        if len(options) > 1:
+            combos.append([options[1] if m == k else c[0] for m, c in enumerate(pieces)])
+    raw = []
+    f0 = split.f0
+    for combo in combos[:4]:
+        exprs = [c.expr for c in combo]
+        extra = len(exprs) - 1
+        if split.kind == "mul":
+            inner = sympy.Float(1.0 / f0 ** extra if f0 else 1.0) * sympy.Mul(*exprs)
+        else:
+            inner = sympy.Float(-extra * f0 if f0 else 1e-3) + sympy.Add(*exprs)
+        route = (f"split:{split.kind}:{split.transform.name}[" + ", ".join(c.route for c in combo)
+                 + "]")
+        raw.append(Candidate(split.transform.inverse(inner), route))
+    return _refit(raw, p, ctx, top=4)
+
+
+@dataclass
+class Discovery:
+    expr: sympy.Expr
+    candidates: list[Candidate]
+    noise: float
+    seconds: float
+    out_of_time: bool
+    explored: int
+
+
+def discover(x: np.ndarray, y: np.ndarray, names: list[str], budget: float = 60.0,
+             seed: int = 0, progress: Callable[[str], None] | None = None,
+             snap_constants: bool = True) -> Discovery:
+    """The simplest formula over ``names`` that fits (x, y) to the noise floor."""
+    start = time.perf_counter()
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    symbols = [sympy.Symbol(n, real=True) for n in names]
+    floor = noise_floor(x, y, seed=seed)
+    if floor > 0:  # the gamma test overestimates when the law is steep somewhere
+        floor = min(floor, fit_surrogate(x, y, seed=seed).holdout_rmse)
+    ctx = Context(deadline=start + budget, rng=np.random.default_rng(seed), progress=progress)
+    # The estimate is reported, not used to choose: a steep noiseless law can look noisy to
+    # it. At the top the holdout error itself ranks the candidates.
+    problem = Problem(x, y, symbols, 0.0)
+    out_of_time = False
+    try:
+        cands = solve(problem, ctx)
+    except _OutOfTime:
+        cands, out_of_time = [], True
+    if time.perf_counter() > ctx.deadline:
+        out_of_time = True
+    if not cands:
+        cands = [Candidate(sympy.Float(float(np.mean(y))), "constant")]
+    best = cands[0]
+    expr = best.expr
+    tidy = snap.refit(snap.normalize_sums(expr), symbols, x[problem.train], y[problem.train])
+    allowed = best.holdout_rmse * 1.001 + 1e-12 * problem.scale
+    if rmse(tidy, symbols, x[problem.hold], y[problem.hold]) <= allowed:
+        expr = tidy
+    if snap_constants:
+        expr = snap.snap(expr, symbols, x[problem.train], y[problem.train],
+                         x[problem.hold], y[problem.hold], rmse,
+                         deadline=ctx.deadline + 0.25 * budget)
+    return Discovery(expr=expr, candidates=cands, noise=floor,
+                     seconds=time.perf_counter() - start, out_of_time=out_of_time,
+                     explored=ctx.explored)
