@@ -100,8 +100,10 @@ def run_discovery(prepared, run_dir: Path, display, resume: bool = False):
                "grid": None, "train_rmse": _combined(train), "test_rmse": formula.test_rmse,
                "seconds": round(seconds, 3), "status": "completed"}
         display.stage_end({**row, "width": "-", "n_params": 0, "grid": 0,
-                           "train_rmse": row["train_rmse"] or math.nan,
-                           "test_rmse": row["test_rmse"] or math.nan})
+                           "train_rmse": math.nan if row["train_rmse"] is None
+                           else row["train_rmse"],
+                           "test_rmse": math.nan if row["test_rmse"] is None
+                           else row["test_rmse"]})
         record.mark_done(row, None, seconds)
         artifacts.write_csv(run_dir / "candidates.csv", CANDIDATE_COLUMNS, rows)
         write_formula(run_dir, formula)
