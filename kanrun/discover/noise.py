@@ -32,3 +32,15 @@ def noise_floor(x: np.ndarray, y: np.ndarray, seed: int = 0) -> float:
     dm, gm = delta.mean(axis=0), gamma.mean(axis=0)
     slope, intercept = np.polyfit(dm, gm, 1)
     return float(np.sqrt(max(intercept, 0.0)))
+
+
+def estimate_noise(x: np.ndarray, y: np.ndarray, seed: int = 0) -> float:
+    """The smaller of the gamma test and the holdout RMSE of a smooth surrogate (each
+    overestimates in its own way: the gamma test where the law is steep, the surrogate
+    where it is hard to fit)."""
+    from .surrogate import fit_surrogate
+
+    floor = noise_floor(x, y, seed=seed)
+    if floor > 0:
+        floor = min(floor, fit_surrogate(x, y, seed=seed).holdout_rmse)
+    return floor

@@ -30,7 +30,7 @@ import sympy
 
 from . import additive, fit1d, linear, monomial, separability, snap
 from .candidate import Candidate, numpy_function, rmse, score
-from .noise import noise_floor
+from .noise import estimate_noise
 from .surrogate import fit_surrogate
 from .transforms import transforms_for
 
@@ -368,9 +368,7 @@ def discover(x: np.ndarray, y: np.ndarray, names: list[str], budget: float = 60.
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     symbols = [sympy.Symbol(n, real=True) for n in names]
-    floor = noise_floor(x, y, seed=seed)
-    if floor > 0:  # the gamma test overestimates when the law is steep somewhere
-        floor = min(floor, fit_surrogate(x, y, seed=seed).holdout_rmse)
+    floor = estimate_noise(x, y, seed=seed)
     ctx = Context(deadline=start + budget, rng=np.random.default_rng(seed), progress=progress)
     # The estimate is reported, not used to choose: a steep noiseless law can look noisy to
     # it. At the top the holdout error itself ranks the candidates.

@@ -87,7 +87,11 @@ def simple_values(value: float, rational_only: bool = False) -> list[sympy.Expr]
             continue
         if abs(float(frac) - ratio) <= 0.02 * abs(ratio):
             out.append(sympy.Rational(frac.numerator, frac.denominator) * base)
-    out.sort(key=lambda e: (sympy.count_ops(e), abs(float(e) - value)))
+    def key(e):  # the nearest tier first, then the simplest within it
+        rel = abs(float(e) - value) / abs(value)
+        return (rel > 1e-6, rel > 1e-3, sympy.count_ops(e), rel)
+
+    out.sort(key=key)
     if abs(value) < 1e-6:
         out.insert(0, sympy.Integer(0))
     return out
