@@ -20,7 +20,7 @@ DEGREE_1D = 6
 DEGREE_2D = 5
 PAIR_GAIN = 0.6  # the pair interacts when its terms leave < 60 % of the residual
 EXACT = 1e-9
-EXPLAINED = 0.02  # a split is believed when the grouped model leaves < 2 % of std(t)
+EXPLAINED = 0.1  # a split is believed when the grouped model leaves < 10 % of std(t)
 
 
 def warp(x: np.ndarray, logs: bool) -> np.ndarray:

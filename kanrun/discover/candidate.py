@@ -28,8 +28,23 @@ def complexity(expr: sympy.Expr) -> int:
     return sum(1 for _ in sympy.preorder_traversal(expr))
 
 
+_COMPILED: dict = {}
+MAX_COMPILED = 4096
+
+
+def compiled(expr: sympy.Expr, symbols) -> object:
+    """sympy.lambdify, cached (printing the expression is the slow part)."""
+    key = (expr, tuple(symbols))
+    fn = _COMPILED.get(key)
+    if fn is None:
+        if len(_COMPILED) >= MAX_COMPILED:
+            _COMPILED.clear()
+        fn = _COMPILED[key] = sympy.lambdify(list(symbols), expr, modules="numpy")
+    return fn
+
+
 def numpy_function(expr: sympy.Expr, symbols: list[sympy.Symbol]):
-    fn = sympy.lambdify(symbols, expr, modules="numpy")
+    fn = compiled(expr, symbols)
 
     def call(x: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"), warnings.catch_warnings():

@@ -140,14 +140,15 @@ def _exact(c: Candidate, p: Problem) -> bool:
     return c.holdout_rmse <= max(EXACT_REL * p.scale, 0.9 * p.floor)
 
 
-def solve(p: Problem, ctx: Context, depth: int = 0) -> list[Candidate]:
-    """Candidates for problem ``p`` (over p.symbols), best first."""
+def solve(p: Problem, ctx: Context, depth: int = 0, shallow: bool = False) -> list[Candidate]:
+    """Candidates for problem ``p`` (over p.symbols), best first; ``shallow``: terminal
+    fits only."""
     p.split(ctx.rng)
     ctx.explored += 1
     cands = _terminals(p, ctx)
     if cands and _exact(cands[0], p):
         return cands
-    if p.x.shape[1] < 2 or depth >= MAX_DEPTH:
+    if shallow or p.x.shape[1] < 2 or depth >= MAX_DEPTH:
         return cands
     try:
         cands = _rank(cands + _reduce(p, ctx, depth), p)
@@ -294,22 +295,37 @@ def _split(p: Problem, ctx: Context, depth: int) -> list[Candidate]:
 
 
 def _solve_split(split: Split, p: Problem, ctx: Context, depth: int) -> list[Candidate]:
-    pieces, quality = [], []
+    """Each piece by terminal fits on the split's values; then, worst first, every piece
+    that is not exact is solved in full on the real data with the others divided out."""
+    pieces, subs = [], []
     for g, values, floor in zip(split.groups, split.values, split.floors):
         sub = Problem(p.x[:, g], values, [p.symbols[i] for i in g], floor)
-        found = solve(sub, ctx, depth + 1)[:2]
+        found = solve(sub, ctx, depth + 1, shallow=True)[:2]
         if not found:
             return []
         pieces.append(found)
-        quality.append(found[0].holdout_rmse / (sub.scale or 1.0))
+        subs.append(sub)
     out = _combine(split, pieces, p, ctx)
-    if len(pieces) >= 2 and max(quality) > EXACT_REL and math.isfinite(max(quality)):
-        out += _divide_out(split, pieces, int(np.argmax(quality)), p, ctx, depth)
+    if out and _exact(out[0], p):
+        return out
+    quality = [c[0].holdout_rmse / (s.scale or 1.0) for c, s in zip(pieces, subs)]
+    for k in sorted(range(len(pieces)), key=lambda m: -quality[m]):
+        if quality[k] <= EXACT_REL and len(pieces) > 1:
+            continue
+        found = _divide_out(split, pieces, k, p, ctx, depth) if len(pieces) > 1 else []
+        if not found:
+            found = solve(subs[k], ctx, depth + 1)[:2]
+        if found:
+            pieces[k] = found
+        out += _combine(split, pieces, p, ctx)
+        best = _rank(out, p)
+        if best and _exact(best[0], p):
+            return best
     return out
 
 
 def _divide_out(split, pieces, k, p, ctx, depth) -> list[Candidate]:
-    """Re-solve piece k on the real data with the other pieces divided (subtracted) out."""
+    """Piece k solved on the real data with the other pieces divided (subtracted) out."""
     with np.errstate(all="ignore"):
         t = split.transform.forward(p.y)
         others = [numpy_function(c[0].expr, [p.symbols[i] for i in g])(p.x[:, g])
@@ -323,11 +339,7 @@ def _divide_out(split, pieces, k, p, ctx, depth) -> list[Candidate]:
     g = split.groups[k]
     ctx.note(f"{'  ' * depth}divide out all but {','.join(str(p.symbols[i]) for i in g)}")
     sub = Problem(p.x[:, g], values, [p.symbols[i] for i in g], p.floor)
-    found = solve(sub, ctx, depth + 1)[:2]
-    if not found:
-        return []
-    pieces = [found if m == k else c for m, c in enumerate(pieces)]
-    return _combine(split, pieces, p, ctx)
+    return solve(sub, ctx, depth + 1)[:2]
 
 
 def _combine(split: Split, pieces, p, ctx) -> list[Candidate]:
@@ -350,6 +362,24 @@ def _combine(split: Split, pieces, p, ctx) -> list[Candidate]:
     return _refit(raw, p, ctx, top=4)
 
 
+KAN_MIN_SECONDS = 10.0
+
+
+def _kan_candidates(p: Problem, ctx: Context, floor: float) -> list[Candidate]:
+    """The KAN route (structure.py) with the time left, when there is enough of it."""
+    from .structure import kan_formula
+
+    if ctx.deadline - time.perf_counter() < KAN_MIN_SECONDS:
+        return []
+    ctx.note("kan route: smallest fitting network, auto_symbolic")
+    target = max(floor, 1e-3 * p.scale)
+    expr = kan_formula(p.x, p.y, p.symbols, p.train, p.hold, target, ctx.deadline)
+    if expr is None:
+        return []
+    cand = Candidate(snap.refit(expr, p.symbols, p.x[p.train], p.y[p.train]), "kan")
+    return [_evaluate(cand, p)]
+
+
 @dataclass
 class Discovery:
     expr: sympy.Expr
@@ -362,7 +392,7 @@ class Discovery:
 
 def discover(x: np.ndarray, y: np.ndarray, names: list[str], budget: float = 60.0,
              seed: int = 0, progress: Callable[[str], None] | None = None,
-             snap_constants: bool = True) -> Discovery:
+             snap_constants: bool = True, kan_route: bool = True) -> Discovery:
     """The simplest formula over ``names`` that fits (x, y) to the noise floor."""
     start = time.perf_counter()
     x = np.asarray(x, dtype=np.float64)
@@ -380,6 +410,8 @@ def discover(x: np.ndarray, y: np.ndarray, names: list[str], budget: float = 60.
         cands, out_of_time = [], True
     if time.perf_counter() > ctx.deadline:
         out_of_time = True
+    if kan_route and not (cands and _exact(cands[0], problem)):
+        cands = _rank(cands + _kan_candidates(problem, ctx, floor), problem)
     if not cands:
         cands = [Candidate(sympy.Float(float(np.mean(y))), "constant")]
     best = cands[0]

@@ -17,7 +17,7 @@ import numpy as np
 import sympy
 from scipy.optimize import least_squares
 
-from .candidate import numpy_function
+from .candidate import compiled
 
 BASES = ((sympy.Integer(1), 1.0), (sympy.pi, math.pi), (1 / sympy.pi, 1 / math.pi),
          (sympy.E, math.e), (sympy.sqrt(2), math.sqrt(2)),
@@ -41,13 +41,15 @@ def parametrize(expr: sympy.Expr) -> tuple[sympy.Expr, list[sympy.Symbol], list[
 
 
 def _residuals(template, params, symbols, x, y):
-    fn = numpy_function(template, [*params, *symbols])
-    n = x.shape[0]
+    fn = compiled(template, [*params, *symbols])
+    cols = [x[:, i] for i in range(x.shape[1])]
 
     def residual(theta):
-        cols = np.column_stack([np.full(n, t) for t in theta]
-                               + [x[:, i] for i in range(x.shape[1])])
-        value = fn(cols) - y
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = np.asarray(fn(*theta, *cols), dtype=np.complex128)
+        value = np.where(np.abs(value.imag) < 1e-12, value.real, np.nan) - y
+        value = np.broadcast_to(value, y.shape)
         return np.where(np.isfinite(value), value, 1e6)
 
     return residual

@@ -81,6 +81,7 @@ def run_discovery(prepared, run_dir: Path, display, resume: bool = False):
             result = discover(
                 data["train_input"], y, names, budget=float(settings.budget) / n_out,
                 seed=int(cfg.seed), snap_constants=bool(settings.snap),
+                kan_route=bool(settings.kan),
                 progress=lambda m: display.note(f"[discover] {m}", logging.INFO))
             found.append(result)
             exprs.append(result.expr)
