@@ -31,6 +31,7 @@ LIBRARY = {
     "acos": (np.arccos, sympy.acos),
     "atan": (np.arctan, sympy.atan),
     "sin2": (lambda z: np.sin(z) ** 2, lambda z: sympy.sin(z) ** 2),
+    "csc2": (lambda z: 1.0 / np.sin(z) ** 2, lambda z: 1 / sympy.sin(z) ** 2),
     "sinc": (lambda z: np.sin(z) / z, lambda z: sympy.sin(z) / z),
     "cosh": (np.cosh, sympy.cosh),
 }

@@ -35,8 +35,11 @@ def snap_exponent(e: float, tol: float = 0.03):
 def _log_linear(logs: np.ndarray, y: np.ndarray, weighted: bool = False):
     """Least squares of log|y| on the log inputs; ``weighted``: rows weighted by |y| (so the
     fit approximates the error in y, not in log y, which tiny |y| would dominate)."""
-    target = np.log(np.abs(y))
+    with np.errstate(all="ignore"):
+        target = np.log(np.abs(y))
     w = np.abs(y) / (np.sqrt(np.mean(y * y)) or 1.0) if weighted else np.ones(len(y))
+    if not np.all(np.isfinite(target)):
+        return np.full(logs.shape[1], np.nan), np.inf
     coef, *_ = np.linalg.lstsq(logs * w[:, None], target * w, rcond=None)
     resid = float(np.sqrt(np.mean((w * (logs @ coef - target)) ** 2)))
     return coef, resid

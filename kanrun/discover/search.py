@@ -39,7 +39,7 @@ log = logging.getLogger("kanrun.discover")
 MAX_DEPTH = 4
 REFIT_TOP = 6
 EXACT_REL = 1e-7
-LIBRARY_TRANSFORMS = ("id", "inv", "log", "sq")
+LIBRARY_TRANSFORMS = ("id", "inv", "log", "sq", "sqrt")
 
 
 class _OutOfTime(Exception):
@@ -339,6 +339,9 @@ def _divide_out(split, pieces, k, p, ctx, depth) -> list[Candidate]:
     g = split.groups[k]
     ctx.note(f"{'  ' * depth}divide out all but {','.join(str(p.symbols[i]) for i in g)}")
     sub = Problem(p.x[:, g], values, [p.symbols[i] for i in g], p.floor)
+    found = solve(sub, ctx, depth + 1, shallow=True)
+    if found and _exact(found[0], sub):
+        return found[:2]
     return solve(sub, ctx, depth + 1)[:2]
 
 

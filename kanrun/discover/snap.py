@@ -23,7 +23,7 @@ BASES = ((sympy.Integer(1), 1.0), (sympy.pi, math.pi), (1 / sympy.pi, 1 / math.p
          (sympy.E, math.e), (sympy.sqrt(2), math.sqrt(2)),
          (sympy.sqrt(sympy.pi), math.sqrt(math.pi)),
          (1 / sympy.sqrt(sympy.pi), 1 / math.sqrt(math.pi)))
-MAX_DENOMINATOR = 12
+MAX_DENOMINATOR = 16
 MAX_PARAMS = 24
 
 
