@@ -366,6 +366,23 @@ def _combine(split: Split, pieces, p, ctx) -> list[Candidate]:
 
 
 KAN_MIN_SECONDS = 10.0
+SIGN_SHARE = 0.95  # a law of one sign, its values near 0 pushed across by noise
+
+
+def _clean_sign(x: np.ndarray, y: np.ndarray):
+    """Rows kept for the search: all of them, unless y has one sign on >= 95 % of the rows
+    and the others are near 0 (noise pushed them across); then only the rows clearly of
+    that sign, so that log|y|, 1/y and the monomial fits apply. Refits and scores use them."""
+    if monomial.sign_constant(y) != 0:
+        return x, y
+    rms = float(np.sqrt(np.mean(y * y))) or 1.0
+    for s in (1.0, -1.0):
+        share = float(np.mean(s * y > 0))
+        wrong = s * y <= 0
+        if share >= SIGN_SHARE and float(np.max(np.abs(y[wrong]), initial=0.0)) < 0.1 * rms:
+            keep = s * y > 0.02 * rms
+            return x[keep], y[keep]
+    return x, y
 
 
 def _kan_candidates(p: Problem, ctx: Context, floor: float) -> list[Candidate]:
@@ -402,6 +419,7 @@ def discover(x: np.ndarray, y: np.ndarray, names: list[str], budget: float = 60.
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     symbols = [sympy.Symbol(n, real=True) for n in names]
     floor = estimate_noise(x, y, seed=seed)
+    x, y = _clean_sign(x, y)
     ctx = Context(deadline=start + budget, rng=np.random.default_rng(seed), progress=progress)
     # The estimate is reported, not used to choose: a steep noiseless law can look noisy to
     # it. At the top the holdout error itself ranks the candidates.
