@@ -412,7 +412,7 @@ class Discovery:
 
 def discover(x: np.ndarray, y: np.ndarray, names: list[str], budget: float = 60.0,
              seed: int = 0, progress: Callable[[str], None] | None = None,
-             snap_constants: bool = True, kan_route: bool = True) -> Discovery:
+             snap_constants: bool = True, kan_route: bool = False) -> Discovery:
     """The simplest formula over ``names`` that fits (x, y) to the noise floor."""
     start = time.perf_counter()
     x = np.asarray(x, dtype=np.float64)

@@ -136,7 +136,7 @@ class DiscoverSettings:
 
     budget: float = 60.0  # seconds per run (split over the outputs); the best so far is kept
     snap: bool = True  # snap constants to simple values when the holdout error allows
-    kan: bool = True  # with time left and no exact formula: the smallest fitting KAN's formula
+    kan: bool = False  # with time left and nothing exact: the smallest fitting KAN, auto_symbolic
 
 
 @dataclass
