@@ -51,7 +51,8 @@ class Context:
     deadline: float
     rng: np.random.Generator
     progress: Callable[[str], None] | None = None
-    best: Candidate | None = None
+    top: object = None  # the top-level Problem
+    pool: list = field(default_factory=list)  # every candidate of the top problem so far
     explored: int = 0
 
     def check(self) -> None:
@@ -103,7 +104,10 @@ def _refit(cands: list[Candidate], p: Problem, ctx: Context, top: int = REFIT_TO
         ctx.check()
         expr = snap.refit(c.expr, p.symbols, p.x[p.train], p.y[p.train])
         out.append(_evaluate(Candidate(expr, c.route), p))
-    return _rank(out + ranked, p)
+    ranked = _rank(out + ranked, p)
+    if p is ctx.top:  # kept, so that running out of time loses nothing found
+        ctx.pool = _rank(ctx.pool + ranked, p)[:50]
+    return ranked
 
 
 def _terminals(p: Problem, ctx: Context) -> list[Candidate]:
@@ -154,7 +158,7 @@ def solve(p: Problem, ctx: Context, depth: int = 0, shallow: bool = False) -> li
         cands = _rank(cands + _reduce(p, ctx, depth), p)
     except _OutOfTime:
         if depth == 0:
-            return cands
+            return _rank(cands + ctx.pool, p)
         raise
     return cands
 
@@ -255,7 +259,8 @@ def _surrogate_splits(p: Problem, ctx: Context, depth: int):
         for kind in (("add",) if name == "log" else ("add", "mul")):
             matrix = (separability.interactions(sur, points) if kind == "add"
                       else separability.product_interactions(sur, points))
-            groups = separability.components(matrix)
+            tol = separability.INTERACTION_TOL if kind == "add" else separability.PRODUCT_TOL
+            groups = separability.components(matrix, tol)
             if len(groups) < 2:
                 continue
             if kind == "mul":  # the reference: where |f| is largest (factors far from 0)
@@ -309,7 +314,8 @@ def _solve_split(split: Split, p: Problem, ctx: Context, depth: int) -> list[Can
     if out and _exact(out[0], p):
         return out
     quality = [c[0].holdout_rmse / (s.scale or 1.0) for c, s in zip(pieces, subs)]
-    for k in sorted(range(len(pieces)), key=lambda m: -quality[m]):
+    # the most complex piece first: a long formula for one piece is an approximation
+    for k in sorted(range(len(pieces)), key=lambda m: (-pieces[m][0].complexity, -quality[m])):
         if quality[k] <= EXACT_REL and len(pieces) > 1:
             continue
         found = _divide_out(split, pieces, k, p, ctx, depth) if len(pieces) > 1 else []
@@ -424,11 +430,12 @@ def discover(x: np.ndarray, y: np.ndarray, names: list[str], budget: float = 60.
     # The estimate is reported, not used to choose: a steep noiseless law can look noisy to
     # it. At the top the holdout error itself ranks the candidates.
     problem = Problem(x, y, symbols, 0.0)
+    ctx.top = problem
     out_of_time = False
     try:
         cands = solve(problem, ctx)
     except _OutOfTime:
-        cands, out_of_time = [], True
+        cands, out_of_time = list(ctx.pool), True
     if time.perf_counter() > ctx.deadline:
         out_of_time = True
     if kan_route and not (cands and _exact(cands[0], problem)):
