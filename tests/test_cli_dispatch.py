@@ -36,7 +36,7 @@ def test_version(capsys):
 
 
 @pytest.mark.parametrize("line, words", [
-    ("kanrun ", ["train", "resume", "report", "figure"]),
+    ("kanrun ", ["train", "resume", "report", "figure", "benchmark"]),
     ("kanrun re", ["resume", "report"]),
     ("kanrun res", ["resume"]),
     ("kanrun fi", ["figure"]),
@@ -87,6 +87,6 @@ def test_train_help_lists_groups_and_examples(capsys):
     out = capsys.readouterr().out
     assert out.startswith("kanrun train: fit a KAN to a dataset")
     for line in ("experiment: deep_formula, default, feynman, grid_extension, hellokan, smoke",
-                 "model: deep, default", "pipeline: default, grid_extension, numeric",
+                 "model: deep, default", "pipeline: default, discover, grid_extension, numeric",
                  "kanrun train +experiment=feynman", "order:"):
         assert line in out, line

@@ -54,7 +54,7 @@ def test_global_keys_reach_the_model_and_the_data():
 def test_packaged_groups_have_the_documented_options():
     assert group_options("experiment") == ["deep_formula", "default", "feynman",
                                            "grid_extension", "hellokan", "smoke"]
-    assert group_options("pipeline") == ["default", "grid_extension", "numeric"]
+    assert group_options("pipeline") == ["default", "discover", "grid_extension", "numeric"]
     assert "toy" in group_options("dataset")
 
 
@@ -62,6 +62,9 @@ def test_packaged_groups_have_the_documented_options():
 def test_every_experiment_composes_and_prepares(experiment):
     cfg = composed(f"+experiment={experiment}")
     prepared = prepare(cfg)
+    if prepared.model is None:  # no shape given for a law to find: a discovery run
+        assert experiment == "feynman" and cfg.model.width is None
+        return
     assert prepared.model.width_in[0] == prepared.bundle.n_inputs
     assert prepared.model.grid == cfg.model.grid
 
@@ -184,12 +187,24 @@ def test_prepare_builds_the_configured_model():
     (["model.hidden=[[3,2]]"], [[2, 0], [3, 2], [1, 0]]),
     (["model.width=[null,6,null]"], [[2, 0], [6, 0], [1, 0]]),
     (["dataset=feynman", "dataset.equation=I.12.4", "dataset.n_train=40",
-      "dataset.n_test=40"], [[3, 0], [5, 0], [1, 0]]),
+      "dataset.n_test=40", "model.hidden=[5]"], [[3, 0], [5, 0], [1, 0]]),
     (["dataset=classification", "dataset.n_train=40", "dataset.n_test=40",
       "model.hidden=[3]"], [[2, 0], [3, 0], [2, 0]]),
 ])
 def test_width_inferred_from_the_data(overrides, expected):
     assert prepare(composed(*overrides)).model.width == expected
+
+
+@pytest.mark.parametrize("overrides, discovers", [
+    (["dataset=feynman", "dataset.equation=I.12.4"], True),  # a law to find, no shape
+    (["dataset=formula", "dataset.expr=x1*x2", "dataset.ranges={x1:[1,2],x2:[1,2]}"], True),
+    (["dataset=formula", "dataset.expr=x1*x2", "dataset.ranges={x1:[1,2],x2:[1,2]}",
+      "model.hidden=[3]"], False),
+    ([], False),  # the embedded toy demo trains a KAN of the default shape
+])
+def test_no_shape_runs_discovery_for_datasets_whose_law_is_sought(overrides, discovers):
+    prepared = prepare(composed(*overrides, "dataset.n_train=40", "dataset.n_test=40"))
+    assert (prepared.model is None) is discovers
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -288,5 +288,9 @@ class Runner:
 
 def run_pipeline(prepared: Prepared, run_dir: Path, display, resume: bool = False) -> RunOutcome:
     """Run ``prepared`` into ``run_dir`` (continuing its completed stages with ``resume``)."""
+    if prepared.model is None:  # no shape given: discovery
+        from .discovery import run_discovery
+
+        return run_discovery(prepared, Path(run_dir), display, resume=resume)
     record = RunRecord.load(run_dir) if resume else RunRecord(run_dir=Path(run_dir))
     return Runner(prepared, record, display).run()

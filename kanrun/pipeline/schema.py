@@ -133,11 +133,21 @@ class StagesConfig:
 
 
 @dataclass
+class DiscoverSettings:
+    """`discover` (pipeline=discover, or no model.width): search the formula from the data."""
+
+    budget: float = 60.0  # seconds per run (split over the outputs); the best so far is kept
+    snap: bool = True  # snap constants to simple values when the holdout error allows
+    kan: bool = False  # with time left and nothing exact: the smallest fitting KAN, auto_symbolic
+
+
+@dataclass
 class PipelineConfig:
     """Which stages run, in which order, and what the run writes."""
 
     order: List[str] = field(default_factory=lambda: list(STAGE_NAMES))
     stages: StagesConfig = field(default_factory=StagesConfig)
+    discover: DiscoverSettings = field(default_factory=DiscoverSettings)
     formula_digits: int = 4  # significant digits of the exported formula's constants
     recovery_seconds: float = 10.0  # time bound of the "formula equals the truth" check
     plots: bool = True  # write plots/ (network diagrams, loss and grid curves)

@@ -18,6 +18,7 @@ from kanrun.data import DatasetBundle, DatasetConfig, load_dataset, to_dataset_c
 from kanrun.kan import KAN, KANConfigError
 from kanrun.kan.model import normalize_width
 
+from .discovery import check_discovery, uses_discovery
 from .errors import RunConfigError
 from .quality import KEEP_BEST
 from .schema import DTYPES, OPTIMIZERS, STAGE_NAMES, FitSettings, RunConfig
@@ -32,12 +33,14 @@ class Prepared:
     cfg: RunConfig
     dataset: DatasetConfig
     bundle: DatasetBundle
-    model: KAN
+    model: KAN | None  # None: a discovery run (no shape given)
 
 
 def check_config(cfg: RunConfig) -> None:
     """Checks that need no data: stage names, optimizer settings, grids, dtypes."""
     _check_globals(cfg)
+    if uses_discovery(cfg):
+        return
     _check_order(cfg.pipeline.order)
     stages = cfg.pipeline.stages
     fits = {
@@ -79,6 +82,11 @@ def check_config(cfg: RunConfig) -> None:
 def prepare(cfg: RunConfig) -> Prepared:
     """Check ``cfg``, load its dataset and build the initial model (nothing is written)."""
     check_config(cfg)
+    if uses_discovery(cfg):  # no shape given: the formula is searched (pipeline/discovery.py)
+        dataset = to_dataset_config({**asdict(cfg.dataset), "dtype": "float64"})
+        bundle = load_dataset(dataset)
+        check_discovery(cfg, bundle)
+        return Prepared(cfg=cfg, dataset=dataset, bundle=bundle, model=None)
     if "grid_extend" in cfg.pipeline.order:
         kept = usable_grids(cfg.model.grid, list(cfg.grid.grids))
         if kept != list(cfg.grid.grids):

@@ -1,0 +1,176 @@
+"""Joint float64 refit of a formula's constants, and snapping constants to simple values.
+
+Every number in the expression (exponents and integers excepted) becomes a parameter; all
+of them are refitted together on the training data with scipy's least_squares. Snapping
+then tries each constant at the simplest nearby value (integers, small rationals, and
+small rational multiples of pi, e and sqrt(2)), refits the others, and keeps the snap only
+if the holdout error does not get worse.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from fractions import Fraction
+
+import numpy as np
+import sympy
+from scipy.optimize import least_squares
+
+from .candidate import compiled
+
+BASES = ((sympy.Integer(1), 1.0), (sympy.pi, math.pi), (1 / sympy.pi, 1 / math.pi),
+         (sympy.E, math.e), (sympy.sqrt(2), math.sqrt(2)),
+         (sympy.sqrt(sympy.pi), math.sqrt(math.pi)),
+         (1 / sympy.sqrt(sympy.pi), 1 / math.sqrt(math.pi)))
+MAX_DENOMINATOR = 16
+MAX_PARAMS = 24
+
+
+def parametrize(expr: sympy.Expr) -> tuple[sympy.Expr, list[sympy.Symbol], list[float]]:
+    """Replace each float (and non-integer rational outside an exponent) by a parameter."""
+    params: list[sympy.Symbol] = []
+    values: list[float] = []
+    mapping = {}
+    for atom in sorted(expr.atoms(sympy.Float), key=str):
+        sym = sympy.Symbol(f"_p{len(params)}")
+        params.append(sym)
+        values.append(float(atom))
+        mapping[atom] = sym
+    return expr.xreplace(mapping), params, values
+
+
+def _residuals(template, params, symbols, x, y):
+    fn = compiled(template, [*params, *symbols])
+    cols = [x[:, i] for i in range(x.shape[1])]
+
+    def residual(theta):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = np.asarray(fn(*theta, *cols), dtype=np.complex128)
+        value = np.where(np.abs(value.imag) < 1e-12, value.real, np.nan) - y
+        value = np.broadcast_to(value, y.shape)
+        return np.where(np.isfinite(value), value, 1e6)
+
+    return residual
+
+
+def refit(expr: sympy.Expr, symbols, x: np.ndarray, y: np.ndarray,
+          max_nfev: int = 400) -> sympy.Expr:
+    """The expression with all its float constants refitted jointly (float64)."""
+    template, params, values = parametrize(expr)
+    if not params or len(params) > MAX_PARAMS:
+        return expr
+    residual = _residuals(template, params, symbols, x, y)
+    start = np.asarray(values, dtype=np.float64)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            base = float(np.sum(residual(start) ** 2))
+            fit = least_squares(residual, start, method="lm" if len(y) >= len(start) else "trf",
+                                max_nfev=max_nfev * len(start), xtol=1e-15, ftol=1e-15,
+                                gtol=1e-15)
+    except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+        return expr
+    if not np.all(np.isfinite(fit.x)) or float(np.sum(fit.fun ** 2)) > base:
+        return expr
+    return template.xreplace({p: sympy.Float(v, 17) for p, v in zip(params, fit.x)})
+
+
+def simple_values(value: float, rational_only: bool = False) -> list[sympy.Expr]:
+    """Simple numbers near ``value``, simplest first (nearest first within a kind)."""
+    out = []
+    if value == 0:
+        return [sympy.Integer(0)]
+    for base, number in BASES[:1] if rational_only else BASES:
+        ratio = value / number
+        frac = Fraction(ratio).limit_denominator(MAX_DENOMINATOR)
+        if frac.numerator == 0 or abs(frac.numerator) > 64:
+            continue
+        if abs(float(frac) - ratio) <= 0.02 * abs(ratio):
+            out.append(sympy.Rational(frac.numerator, frac.denominator) * base)
+    def key(e):  # the nearest tier first, then the simplest within it
+        rel = abs(float(e) - value) / abs(value)
+        return (rel > 1e-6, rel > 1e-3, sympy.count_ops(e), rel)
+
+    out.sort(key=key)
+    if abs(value) < 1e-6:
+        out.insert(0, sympy.Integer(0))
+    return out
+
+
+def snap(expr: sympy.Expr, symbols, x_train, y_train, x_hold, y_hold,
+         rmse_fn, tolerance: float = 1e-3, deadline: float | None = None) -> sympy.Expr:
+    """Snap constants one at a time (refitting the others); keep a snap only when the
+    holdout RMSE stays within ``(1 + tolerance)`` of the best so far (plus 1e-12 of the
+    data's scale)."""
+    import time
+
+    scale = float(np.std(y_hold)) or 1.0
+    best = expr
+    best_err = rmse_fn(best, symbols, x_hold, y_hold)
+    for _ in range(MAX_PARAMS):
+        floats = sorted(best.atoms(sympy.Float), key=lambda f: -abs(float(f)))
+        exponents = {p.exp for p in best.atoms(sympy.Pow)}
+        changed = False
+        for atom in floats:
+            if deadline is not None and time.perf_counter() > deadline:
+                return best
+            for value in simple_values(float(atom), rational_only=atom in exponents)[:3]:
+                trial = best.xreplace({atom: value})
+                trial = refit(trial, symbols, x_train, y_train, max_nfev=100)
+                err = rmse_fn(trial, symbols, x_hold, y_hold)
+                if err <= best_err * (1 + tolerance) + 1e-12 * scale:
+                    best, best_err, changed = trial, min(err, best_err), True
+                    break
+            if changed:
+                break
+        if not changed:
+            return best
+    return best
+
+
+def round_floats(expr: sympy.Expr, digits: int = 6) -> sympy.Expr:
+    return expr.xreplace({f: sympy.Float(float(f), digits) for f in expr.atoms(sympy.Float)})
+
+
+def normalize_sums(expr: sympy.Expr) -> sympy.Expr:
+    """Factor each sum's largest coefficient out of it (bottom-up), so that constants that
+    only set a scale move outwards and the sum keeps a coefficient of 1:
+    sqrt(9.8*x**2 + 9.8*y**2) -> 3.13*sqrt(x**2 + y**2)."""
+    if expr.is_Atom:
+        return expr
+    args = [normalize_sums(a) for a in expr.args]
+    if expr.is_Pow:
+        base, exponent = args
+        coeff, rest = _split_scale(base)
+        if coeff != 1 and coeff > 0:
+            return sympy.Float(float(coeff) ** float(exponent)) * rest ** exponent
+        return base ** exponent
+    if expr.is_Mul:
+        parts = [_split_scale(a) for a in args]
+        coeff = sympy.Mul(*[c for c, _ in parts])
+        return coeff * sympy.Mul(*[r for _, r in parts])
+    if not expr.is_Add:
+        return expr.func(*[sympy.Mul(*_split_scale(a)) for a in args])
+    terms = [sympy.Mul(*_split_scale(a)).as_coeff_Mul() for a in args]
+    variable = [(c, r) for c, r in terms if r.free_symbols]
+    if not variable or len(terms) < 2:
+        return sympy.Add(*[c * r for c, r in terms])
+    lead = max((c for c, _ in variable), key=lambda c: abs(float(c)))
+    if float(lead) == 0 or not lead.is_Float:
+        return sympy.Add(*[c * r for c, r in terms])
+    size = abs(lead)
+
+    def unit(c):
+        ratio = c / size
+        return sympy.Integer(int(float(ratio))) if float(ratio) in (1.0, -1.0) else ratio
+
+    return sympy.Mul(size, sympy.Add(*[unit(c) * r for c, r in terms]), evaluate=False)
+
+
+def _split_scale(expr: sympy.Expr):
+    """(number, rest) of an unevaluated number * sum made by normalize_sums."""
+    if expr.is_Mul and len(expr.args) == 2 and expr.args[0].is_Number and expr.args[1].is_Add:
+        return expr.args[0], expr.args[1]
+    return sympy.Integer(1), expr

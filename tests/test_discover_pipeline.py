@@ -1,0 +1,73 @@
+"""Discovery as a run: no model.width (or pipeline=discover) gives a run folder with the
+formula, metrics and candidates; `kanrun benchmark feynman` (slow) writes its table."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from kanrun.pipeline import PlainDisplay, RunConfig, RunConfigError, prepare, run_pipeline
+from kanrun.pipeline.schema import DatasetSchema, ModelConfig
+
+
+def discovery_config(**dataset) -> RunConfig:
+    cfg = RunConfig(dataset=DatasetSchema(**dataset), model=ModelConfig(width=None))
+    cfg.pipeline.plots = False
+    cfg.pipeline.discover.budget = 20.0
+    cfg.pipeline.recovery_seconds = 5.0
+    return cfg
+
+
+def test_no_width_runs_discovery_and_writes_the_run_folder(tmp_path):
+    cfg = discovery_config(name="formula", expr="x1**2*x2 + 3", n_train=400, n_test=200,
+                           ranges={"x1": [0.5, 2.0], "x2": [1.0, 3.0]})
+    prepared = prepare(cfg)
+    assert prepared.model is None and prepared.bundle.data["train_input"].dtype.is_floating_point
+    outcome = run_pipeline(prepared, tmp_path, PlainDisplay())
+    assert outcome.exit_code == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["pipeline"] == "discover" and metrics["status"] == "completed"
+    assert metrics["recovered"] is True and metrics["strict_recovered"] is True
+    assert metrics["test_rmse"] < 1e-9
+    formula = json.loads((tmp_path / "formula.json").read_text())
+    assert formula["outputs"][0]["recovered"] is True
+    rows = list(csv.DictReader(open(tmp_path / "candidates.csv")))
+    assert rows and rows[0]["rank"] == "0"
+    stages = list(csv.DictReader(open(tmp_path / "stages.csv")))
+    assert [s["stage"] for s in stages] == ["discover"]
+    # resuming a finished discovery run does not search again
+    again = run_pipeline(prepare(cfg), tmp_path, PlainDisplay(), resume=True)
+    assert again.metrics["seconds"] == metrics["seconds"]
+
+
+def test_discovery_refuses_classification():
+    cfg = discovery_config(name="classification", n_train=50, n_test=50)
+    cfg.pipeline.order = ["discover"]  # with no shape, classification trains a default KAN
+    with pytest.raises(RunConfigError, match="regression data only"):
+        prepare(cfg)
+
+
+def test_discovery_budget_must_be_positive():
+    cfg = discovery_config(name="formula", expr="x1", ranges={"x1": [0, 1]})
+    cfg.pipeline.discover.budget = 0
+    with pytest.raises(RunConfigError, match="budget"):
+        prepare(cfg)
+
+
+@pytest.mark.slow
+def test_benchmark_feynman_three_equations(kanrun_cli, tmp_path):
+    out = tmp_path / "bench"
+    result = kanrun_cli("benchmark", "feynman", "--equations", "I.12.5", "II.34.2",
+                        "III.15.14", "--jobs", "2", "--budget", "30", "--out", out,
+                        cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = list(csv.DictReader(open(out / "recovery.csv")))
+    assert [r["equation"] for r in rows] == ["I.12.5", "II.34.2", "III.15.14"]
+    assert all(r["status"] == "completed" for r in rows)
+    assert sum(r["exact"] == "True" for r in rows) >= 2
+    text = (out / "recovery.md").read_text()
+    assert "AI Feynman" in text and "| 0 | 3 |" in text
+    for r in rows:
+        assert (out / "runs" / f"eq{r['id']}_noise0.0" / "formula.json").is_file()
