@@ -38,6 +38,9 @@ class Formula:
     variables: list[str]
     outputs: list[FormulaOutput] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    fronts: list = field(default_factory=list)  # ParetoFront per output (formula search)
+    network_rmse: float | None = None  # the network's test RMSE the formula is judged by
+    status: str | None = None  # accurate | approximate (None without a search)
 
     @property
     def recovered(self) -> bool | None:
@@ -92,8 +95,14 @@ def _recovered(expr, truth, variables, seconds: float, notes: list[str]) -> bool
 
 
 def extract_formula(model, bundle: DatasetBundle, digits: int,
-                    recovery_seconds: float = 30.0) -> Formula:
-    """The model's formula per output, or FormulaUnavailable with the reason."""
+                    recovery_seconds: float = 30.0, network_rmse: float | None = None,
+                    search: bool = False, search_seconds: float = 60.0) -> Formula:
+    """The model's formula per output, or FormulaUnavailable with the reason.
+
+    With ``search`` each output's formula is the chosen one of a formula search started
+    from the model's symbolic edges (joint float64 refit on the training data, exact
+    constants, Pareto front); ``network_rmse`` is what it is judged against.
+    """
     if not callable(getattr(model, "symbolic_formula", None)):
         raise FormulaUnavailable("formula skipped: requires KAN.symbolic_formula (kanrun's "
                                  "interpretability methods), which this installation does not have")
@@ -109,10 +118,12 @@ def extract_formula(model, bundle: DatasetBundle, digits: int,
     if isinstance(exprs, sympy.Basic):
         exprs = [exprs]
     exprs = [sympy.sympify(e) for e in exprs]
+    formula = Formula(variables=names, network_rmse=network_rmse)
+    if search:
+        exprs = _search(model, bundle, names, exprs, formula, search_seconds)
     original = bundle.to_original_units(exprs)
     truths = bundle.truth or [None] * len(original)
     variables = dict(bundle.ranges) if bundle.ranges else names
-    formula = Formula(variables=names)
     for i, (expr, expr_orig) in enumerate(zip(exprs, original)):
         truth = truths[i] if i < len(truths) else None
         found = None
@@ -126,6 +137,26 @@ def extract_formula(model, bundle: DatasetBundle, digits: int,
             recovered=found,
         ))
     return formula
+
+
+def _search(model, bundle, names, exprs, formula: Formula, seconds: float) -> list:
+    from kanrun.kan.symbolic.search import formula_from_model
+
+    data = bundle.data
+    out = []
+    statuses = []
+    for k, expr in enumerate(exprs):
+        result = formula_from_model(
+            model, data["train_input"], data["train_label"][:, k], var_names=names, output=k,
+            topk=2, beam_width=1, seconds=seconds, network_rmse=formula.network_rmse,
+            x_test=data["test_input"], y_test=data["test_label"][:, k])
+        formula.fronts.append(result.front)
+        formula.notes += result.front.notes
+        statuses.append(result.status())
+        out.append(result.expr if result.expr is not None else expr)
+    formula.status = "approximate" if "approximate" in statuses or "none" in statuses \
+        else "accurate"
+    return out
 
 
 def _test_rmse(expr, names, data, column: int) -> float | None:
@@ -150,6 +181,9 @@ def write_formula(run_dir: Path, formula: Formula) -> None:
             row["recovered"] = out.recovered
         outputs.append(row)
     blob = {"variables": formula.variables, "outputs": outputs}
+    if formula.status is not None:
+        blob["formula_status"] = formula.status
+        blob["network_test_rmse"] = formula.network_rmse
     if any(o.truth is not None for o in formula.outputs):
         blob["recovered"] = formula.recovered
     artifacts.write_json(run_dir / "formula.json", blob)
@@ -159,6 +193,26 @@ def write_formula(run_dir: Path, formula: Formula) -> None:
         f"\\begin{{equation}}\n{_latex_name(o.name)} = {sympy.latex(o.expr)}\n\\end{{equation}}\n"
         for o in formula.outputs)
     artifacts.write_text(run_dir / "formula.tex", tex)
+    if formula.fronts:
+        write_fronts(run_dir / "formulas.csv", formula)
+
+
+FRONT_COLUMNS = ["output", "complexity", "train_rmse", "val_rmse", "test_rmse", "seconds",
+                 "source", "pareto", "chosen", "expr"]
+
+
+def write_fronts(path: Path, formula: Formula) -> None:
+    """Every candidate formula of the search, one row each (val = held-out training rows)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=FRONT_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for out, front in zip(formula.outputs, formula.fronts):
+        for row in front.rows():
+            writer.writerow({"output": out.name, **row})
+    artifacts.write_text(path, buf.getvalue())
 
 
 def _latex_name(name: str) -> str:

@@ -112,12 +112,20 @@ def grid_extend(model, data: StageData, cfg: GridConfig):
 
 
 def auto_symbolic(model, data: StageData, cfg: AutoSymbolicStage):
-    """Replace every spline edge by its best-fitting library function."""
+    """Replace every spline edge by a library function: the combination the formula search
+    judges best on the whole formula (``method=search``), or each edge's best fit (greedy)."""
     _require(model, "auto_symbolic", "auto_symbolic")
     model = copy.deepcopy(model)
     lib = list(cfg.lib) if cfg.lib is not None else None
+    if cfg.method not in ("search", "greedy"):
+        raise StageSkipped(f"stage auto_symbolic skipped: method must be search or greedy, "
+                           f"got {cfg.method!r}")
+    options = {}
+    if cfg.method == "search":
+        options = {"y": data.data["train_label"], "method": "search", "search_options": {
+            "topk": cfg.topk, "beam_width": cfg.beam_width, "seconds": cfg.seconds}}
     result = model.auto_symbolic(lib=lib, weight_simple=cfg.weight_simple,
-                                 r2_threshold=cfg.r2_threshold, x=data.train_input)
+                                 r2_threshold=cfg.r2_threshold, x=data.train_input, **options)
     if isinstance(result, type(model)):
         model = result
     return model, []
