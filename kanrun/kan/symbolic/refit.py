@@ -191,7 +191,8 @@ class Compiled:
         self.jac_fn = None
         if jacobian and params:
             grads = [sympy.diff(expr, p) for p in params]
-            self.jac_fn = sympy.lambdify(args, grads, modules="numpy", cse=True)
+            if not any(g.has(sympy.Derivative, sympy.Subs) for g in grads):
+                self.jac_fn = sympy.lambdify(args, grads, modules="numpy", cse=True)
 
     @staticmethod
     def _real(out, n):

@@ -133,10 +133,11 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
         choice = {e: options[e][state[e]] for e in every}
         try:
             tpl = build_template(model, choice, relevant, variables, output)
-        except TemplateError:
+            fn = compile_expr(tpl.expr, variables, tpl.params)
+        except (TemplateError, TypeError, ValueError, NameError, SyntaxError) as err:
             cache[key] = None
+            front.notes.append(f"a combination could not be compiled: {err}")
             return None
-        fn = compile_expr(tpl.expr, variables, tpl.params)
         theta, train = refit(fn, Xf, Yf, tpl.values)
         val = rmse(fn(Xv, theta), Yv)
         expr = tpl.substitute(theta)
