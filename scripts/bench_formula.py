@@ -38,9 +38,9 @@ def equations(every: int, only=None) -> list[dict]:
 
 
 def relative_error(expr_text: str, truth: str, names: list[str], ranges, seed: int = 12345):
-    from kanrun.data.parse import parse_formula
-
     import sympy
+
+    from kanrun.data.parse import parse_formula
 
     rng = np.random.default_rng(seed)
     X = np.stack([rng.uniform(lo, hi, 5000) for lo, hi in ranges], 1)

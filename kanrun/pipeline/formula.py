@@ -120,7 +120,12 @@ def extract_formula(model, bundle: DatasetBundle, digits: int,
     exprs = [sympy.sympify(e) for e in exprs]
     formula = Formula(variables=names, network_rmse=network_rmse)
     if search:
-        exprs = _search(model, bundle, names, exprs, formula, search_seconds)
+        try:
+            exprs = _search(model, bundle, names, exprs, formula, search_seconds)
+        except Exception as err:  # best effort: the model's own formula remains
+            formula.notes.append(f"formula search failed ({err!r}); the model's formula is "
+                                 "reported without refit")
+            formula.fronts, formula.status = [], None
     original = bundle.to_original_units(exprs)
     truths = bundle.truth or [None] * len(original)
     variables = dict(bundle.ranges) if bundle.ranges else names
@@ -148,7 +153,7 @@ def _search(model, bundle, names, exprs, formula: Formula, seconds: float) -> li
     for k, expr in enumerate(exprs):
         result = formula_from_model(
             model, data["train_input"], data["train_label"][:, k], var_names=names, output=k,
-            topk=2, beam_width=1, seconds=seconds, network_rmse=formula.network_rmse,
+            topk=2, beam_width=1, seconds=min(seconds, 20.0), network_rmse=formula.network_rmse,
             x_test=data["test_input"], y_test=data["test_label"][:, k])
         formula.fronts.append(result.front)
         formula.notes += result.front.notes

@@ -128,7 +128,7 @@ def fit_power(x, y, starts=(-2.0, -1.0, -0.5, 0.5, 1.0, 2.0, 3.0)) -> Candidate 
             try:
                 sol = least_squares(resid, [b0, p0], method="trf", max_nfev=60,
                                     bounds=([-np.inf, -6.0], [np.inf, 6.0]))
-            except (ValueError, np.linalg.LinAlgError):
+            except (ValueError, np.linalg.LinAlgError, FloatingPointError):
                 continue
             cost = float(sol.cost)
             if math.isfinite(cost) and (best is None or cost < best[0]):
@@ -138,9 +138,12 @@ def fit_power(x, y, starts=(-2.0, -1.0, -0.5, 0.5, 1.0, 2.0, 3.0)) -> Candidate 
     _, s, b, p = best
     r2 = _r2(y, y + resid_power(x, y, s, b, p))
     snapped = min(SIMPLE_POWERS, key=lambda q: abs(q - p))
-    sol = least_squares(lambda t: resid_power(x, y, s, t[0], snapped), [b], method="trf",
-                        max_nfev=60)
-    r2s = _r2(y, y + resid_power(x, y, s, float(sol.x[0]), snapped))
+    try:
+        sol = least_squares(lambda t: resid_power(x, y, s, t[0], snapped), [b], method="trf",
+                            max_nfev=60)
+        r2s = _r2(y, y + resid_power(x, y, s, float(sol.x[0]), snapped))
+    except (ValueError, np.linalg.LinAlgError):
+        r2s = -math.inf
     if r2s >= r2 - 10 * max(1 - r2, 1e-12):
         p, b, r2 = snapped, float(sol.x[0]), r2s
     fu = _power_values(x, s, b, p)
@@ -153,7 +156,7 @@ def fit_power(x, y, starts=(-2.0, -1.0, -0.5, 0.5, 1.0, 2.0, 3.0)) -> Candidate 
 def resid_power(x, y, s, b, p):
     fu = _power_values(x, s, b, p)
     if not np.all(np.isfinite(fu)):
-        return np.full_like(y, np.inf)
+        return np.full_like(y, 1e6 * (abs(y).max() + 1))
     c, d = _linear_cd(fu, y)
     return c * fu + d - y
 

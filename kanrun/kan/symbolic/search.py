@@ -84,7 +84,8 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
                        rel_tol: float = 0.05, seconds: float = 60.0,
                        network_rmse: float | None = None, x_test=None, y_test=None,
                        zero_threshold: float = 1e-3, simplify_seconds: float = 2.0,
-                       tolerance: float = 0.5, snap_top: int = 2) -> FormulaSearch:
+                       tolerance: float = 0.5, snap_top: int = 2,
+                       n_beam: int = 300) -> FormulaSearch:
     """The formula search on ``model`` with data ``x`` (n, d), ``y`` (n,) or (n, outputs).
 
     ``x_val, y_val``: held-out points for judging and snapping (default: every 5th row of
@@ -122,6 +123,7 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
     Xt = None if x_test is None else _as_numpy(x_test)
     Yt = None if y_test is None else _as_numpy(y_test).reshape(len(x_test), -1)[:, output]
     cache: dict = {}
+    Xs, Ys = Xf[:n_beam], Yf[:n_beam]  # the beam's refits run on a subsample
     order = sorted((ec.edge for ec in cands if len(options[ec.edge]) > 1),
                    key=lambda e: -next(c.uncertainty for c in cands if c.edge == e))
     every = list(options)
@@ -138,7 +140,8 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
             cache[key] = None
             front.notes.append(f"a combination could not be compiled: {err}")
             return None
-        theta, train = refit(fn, Xf, Yf, tpl.values)
+        theta, train = refit(fn, Xs, Ys, tpl.values, max_nfev=100)
+        theta, train = refit(fn, Xf, Yf, theta, max_nfev=30)
         val = rmse(fn(Xv, theta), Yv)
         expr = tpl.substitute(theta)
         item = (val, complexity(expr), tpl, fn, theta, train, choice)

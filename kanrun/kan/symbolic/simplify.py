@@ -15,7 +15,8 @@ import sympy
 
 from .pareto import complexity
 
-SIMPLIFY_MAX_OPS = 60
+SIMPLIFY_MAX_OPS = 25  # sympy.simplify only below this many operations
+REWRITE_MAX_OPS = 80  # factor_terms / cancel only below this many
 
 
 def _values(expr, variables, X):
@@ -65,13 +66,15 @@ def simplify_bounded(expr, variables, X, seconds: float = 2.0):
         lambda e: sympy.expand(e),
         _pull_exp,
         lambda e: sympy.powsimp(sympy.expand(e), force=True),
-        lambda e: sympy.factor_terms(e),
-        lambda e: sympy.cancel(e),
     ]
+    if sympy.count_ops(pos) <= REWRITE_MAX_OPS:
+        steps += [sympy.factor_terms, sympy.cancel]
     for step in steps:
         if time.monotonic() > deadline:
             break
         for base in list(forms[-2:]):
+            if sympy.count_ops(base) > 4 * REWRITE_MAX_OPS:
+                continue
             try:
                 forms.append(step(base))
             except (TypeError, ValueError, NotImplementedError, RecursionError,

@@ -88,7 +88,7 @@ def threshold(ref: float, y_scale: float, rel_tol: float, abs_tol: float) -> flo
 
 
 def snap_constants(fn, X, y, Xv, yv, theta, kinds, rel_tol: float = 0.05,
-                   abs_tol: float = 1e-10, passes: int = 3, max_trials: int = 400,
+                   abs_tol: float = 1e-10, passes: int = 2, max_trials: int = 150,
                    deadline: float | None = None) -> SnapResult:
     """Greedy snapping of ``theta`` (see the module doc); returns the snapped constants."""
     import time
@@ -113,7 +113,7 @@ def snap_constants(fn, X, y, Xv, yv, theta, kinds, rel_tol: float = 0.05,
                 start[k] = cand.value
                 mask = ~fixed
                 mask[k] = False
-                new, _ = refit(fn, X, y, start, free=mask, max_nfev=200)
+                new, _ = refit(fn, X, y, start, free=mask, max_nfev=60)
                 val = rmse(fn(Xv, new), yv)
                 if val <= limit:
                     theta, fixed[k], exact[k] = new, True, cand.expr
