@@ -240,13 +240,15 @@ def refit(fn, X, y, start, free=None, max_nfev: int = 200):
         return theta
 
     def resid(t):
-        r = (fn(X, full(t)) - y) / scale
+        with np.errstate(all="ignore"):
+            r = (fn(X, full(t)) - y) / scale
         return np.where(np.isfinite(r), r, BAD)
 
     jac = "2-point"
     if getattr(fn, "jac_fn", None) is not None:
         def jac(t):
-            J = fn.jacobian(X, full(t))[:, free] / scale
+            with np.errstate(all="ignore"):
+                J = fn.jacobian(X, full(t))[:, free] / scale
             return np.where(np.isfinite(J), J, 0.0)
 
     base = rmse(fn(X, start), y)
