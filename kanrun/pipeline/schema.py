@@ -112,7 +112,7 @@ class AutoSymbolicStage:
     method: str = "search"  # search (whole-formula beam search) | greedy (pykan's rule)
     topk: int = 3  # candidates per edge in the search
     beam_width: int = 2
-    seconds: float = 60.0  # soft time limit of the search
+    seconds: float = 30.0  # soft time limit of the search
 
 
 @dataclass

@@ -25,6 +25,7 @@ import torch
 
 from ..attribution import attribute, edge_records
 from .candidates import SPLINE, Candidate, edge_candidates
+from .monomial import monomial_template
 from .pareto import FormulaCandidate, ParetoFront, complexity
 from .refit import TemplateError, build_template, compile_expr, refit, rmse
 from .simplify import simplify_bounded
@@ -170,6 +171,10 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
         beam = sorted(unique.values(), key=rank)[:beam_width]
     finals = sorted((v for v in cache.values() if v is not None), key=lambda v: v[0])
     best_items = finals[: max(1, snap_top)]
+    inputs = sorted({i for l, i, _ in strong if l == 0})
+    product = _monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt)
+    if product is not None:
+        best_items.append(product)
     if best_items:
         result.choice = best_items[0][6]
     for _v, _, tpl, fn, theta, _t, choice in best_items:
@@ -180,6 +185,24 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
         result.choice = best.functions
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt):
+    """The product-of-powers candidate over the inputs the network uses (or None)."""
+    tpl = monomial_template(Xf, Yf, variables, inputs)
+    if tpl is None:
+        return None
+    try:
+        fn = compile_expr(tpl.expr, variables, tpl.params)
+    except (TypeError, ValueError, NameError, SyntaxError):
+        return None
+    theta, train = refit(fn, Xf, Yf, tpl.values, max_nfev=200)
+    val = rmse(fn(Xv, theta), Yv)
+    if not math.isfinite(val):
+        return None
+    expr = tpl.substitute(theta)
+    _add(front, expr, train, val, t0, "product", {}, Xt, Yt, variables)
+    return (val, complexity(expr), tpl, fn, theta, train, {})
 
 
 def _add(front, expr, train, val, t0, source, choice, Xt, Yt, variables):
