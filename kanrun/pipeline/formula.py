@@ -141,7 +141,23 @@ def extract_formula(model, bundle: DatasetBundle, digits: int,
             truth=truth,
             recovered=found,
         ))
+    formula.status = judge(formula, bundle.data["test_label"])
     return formula
+
+
+APPROXIMATE_FACTOR = 2.0  # a formula more than this many times the network's error is approximate
+
+
+def judge(formula: Formula, test_label) -> str | None:
+    """``accurate`` when every output's formula is within APPROXIMATE_FACTOR of the
+    network's test RMSE (plus a float64 floor), ``approximate`` otherwise; None when the
+    network's error is unknown."""
+    if formula.network_rmse is None or not math.isfinite(formula.network_rmse):
+        return formula.status
+    floor = 1e-9 * float(test_label.to(torch.float64).std()) if test_label.numel() > 1 else 0.0
+    limit = APPROXIMATE_FACTOR * formula.network_rmse + floor
+    ok = all(o.test_rmse is not None and o.test_rmse <= limit for o in formula.outputs)
+    return "accurate" if ok else "approximate"
 
 
 def _search(model, bundle, names, exprs, formula: Formula, seconds: float) -> list:
@@ -160,7 +176,7 @@ def _search(model, bundle, names, exprs, formula: Formula, seconds: float) -> li
         statuses.append(result.status())
         out.append(result.expr if result.expr is not None else expr)
     formula.status = "approximate" if "approximate" in statuses or "none" in statuses \
-        else "accurate"
+        else "accurate"  # refined by judge() on the reported formula
     return out
 
 

@@ -181,14 +181,19 @@ def live_edges(model) -> list[tuple]:
 
 
 def edge_candidates(model, x, lib=None, topk: int = 4, edges=None, powers: bool = True,
+                    linear: bool = True,
                     weight: float = 0.05, n_max: int = 512, a_range=(-10, 10),
                     b_range=(-10, 10)) -> list[EdgeCandidates]:
     """Candidates for each edge in ``edges`` (default: every live edge) on inputs ``x``.
 
     An edge that is already symbolic lists its current function first (r2 from its own
-    values), then the alternatives fitted to those values.
+    values), then the alternatives fitted to those values. With ``linear`` the line
+    ``c x + d`` is always offered (a near-linear edge is often exact once the next
+    layer's function absorbs the bend).
     """
     fns = [f for f in resolve_library(lib) if f.name != "0"]
+    if linear and all(f.name != "x" for f in fns):
+        fns.append(get_function("x"))
     records = edge_records(model, x)
     edges = live_edges(model) if edges is None else list(edges)
     if not edges:
@@ -222,6 +227,10 @@ def edge_candidates(model, x, lib=None, topk: int = 4, edges=None, powers: bool 
         current = _current(model, l, i, j, xe, ye)
         if current is not None:
             cands = [current] + [c for c in cands if c.name != current.name][: keep - 1]
+        if linear and not any(c.library_name == "x" for c in cands):
+            line = next((c for c in per_edge[e] if c.name == "x"), None)
+            if line is not None:  # a near-linear edge the next layer can bend: judged whole
+                cands.append(line)
         cands.append(Candidate(SPLINE, (1.0, 0.0, 1.0, 0.0), 1.0, SPLINE_COMPLEXITY))
         out.append(EdgeCandidates((l, i, j), cands, xe, ye))
     return out

@@ -23,6 +23,9 @@ BASES = [
     (1.0, sympy.Integer(1), 0.0), (math.pi, sympy.pi, 2.0), (math.pi**2, sympy.pi**2, 3.0),
     (math.sqrt(math.pi), sympy.sqrt(sympy.pi), 3.0), (1 / math.pi, 1 / sympy.pi, 3.0),
     (math.e, sympy.E, 3.0), (math.sqrt(2), sympy.sqrt(2), 3.0),
+    (1 / math.sqrt(math.pi), 1 / sympy.sqrt(sympy.pi), 3.0),
+    (math.sqrt(2 * math.pi), sympy.sqrt(2 * sympy.pi), 3.0),
+    (1 / math.sqrt(2 * math.pi), 1 / sympy.sqrt(2 * sympy.pi), 3.0),
 ]
 
 
