@@ -8,6 +8,7 @@ and the run's formula (formula.json) is compared with the truth on fresh points 
 from the equation's ranges: relative RMS error sqrt(mean((f - t)^2) / mean(t^2)).
 
     python scripts/bench_formula.py --out /tmp/bench [--every 5] [--only 1,6,11] [--jobs 1]
+    python scripts/bench_formula.py --out /tmp/bench --collect   (score finished runs only)
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def relative_error(expr_text: str, truth: str, names: list[str], ranges, seed: i
     return float(err) if np.isfinite(err) else math.inf
 
 
-def run_one(row: dict, out: Path, timeout: int, extra: list[str]) -> dict:
+def run_one(row: dict, out: Path, timeout: int, extra: list[str], collect: bool = False) -> dict:
     n = int(row["n_vars"])
     run_dir = out / f"eq{int(row['id']):03d}"
     cmd = [str(Path(sys.executable).with_name("kanrun")), "train", "+experiment=feynman",
@@ -64,11 +65,14 @@ def run_one(row: dict, out: Path, timeout: int, extra: list[str]) -> dict:
            f"hydra.run.dir={run_dir}", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     t0 = time.time()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-        rc = proc.returncode
-    except subprocess.TimeoutExpired:
-        rc = "timeout"
+    if collect:  # only read what an earlier (maybe unfinished) benchmark left
+        rc = "collected" if (run_dir / "metrics.json").exists() else "missing"
+    else:
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
     seconds = time.time() - t0
     result = {"id": int(row["id"]), "name": row["name"], "n_vars": n, "rc": rc,
               "seconds": round(seconds, 1), "expr": None, "rel_error": None,
@@ -101,6 +105,8 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--timeout", type=int, default=300)
     p.add_argument("--tol", type=float, default=1e-6)
+    p.add_argument("--collect", action="store_true",
+                   help="do not run: evaluate the run folders already under --out")
     p.add_argument("overrides", nargs="*", help="extra kanrun train overrides")
     args = p.parse_args(argv)
     only = {int(v) for v in args.only.split(",") if v}
@@ -109,7 +115,8 @@ def main(argv=None) -> int:
     rows = equations(args.every, only)
     t0 = time.time()
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        results = list(pool.map(lambda r: run_one(r, out, args.timeout, args.overrides), rows))
+        results = list(pool.map(
+            lambda r: run_one(r, out, args.timeout, args.overrides, args.collect), rows))
     exact = 0
     for r in results:
         ok = r["rel_error"] is not None and r["rel_error"] <= args.tol
