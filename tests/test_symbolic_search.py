@@ -119,3 +119,19 @@ def test_search_picks_the_power_that_the_whole_formula_needs():
     assert sympy.simplify(found - sympy.sqrt(a) * b) == 0
     assert rmse(compile_expr(result.expr, [sympy.Symbol("a"), sympy.Symbol("b")], [])(
         x.numpy(), []), y.numpy()) < 1e-12
+
+
+def test_product_of_powers_template_snaps_to_the_monomial():
+    from kanrun.kan.symbolic.monomial import monomial_template
+
+    rng = np.random.default_rng(0)
+    X = np.stack([rng.uniform(-1, 1, 500), rng.uniform(0.5, 2.0, 500)], 1)
+    y = 3 * X[:, 0] ** 2 / np.sqrt(X[:, 1])
+    v = [sympy.Symbol("a"), sympy.Symbol("b")]
+    tpl = monomial_template(X, y, v, [0, 1])
+    fn = compile_expr(tpl.expr, v, tpl.params)
+    theta, err = refit(fn, X[::2], y[::2], tpl.values)
+    assert err < 1e-10
+    snap = snap_constants(fn, X[::2], y[::2], X[1::2], y[1::2], theta, tpl.kinds)
+    expr = tpl.substitute(snap.theta, {tpl.params[k]: e for k, e in snap.exact.items()})
+    assert sympy.simplify(expr - 3 * v[0] ** 2 / sympy.sqrt(v[1])) == 0

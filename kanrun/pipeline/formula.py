@@ -121,7 +121,7 @@ def extract_formula(model, bundle: DatasetBundle, digits: int,
     formula = Formula(variables=names, network_rmse=network_rmse)
     if search:
         try:
-            exprs = _search(model, bundle, names, exprs, formula, search_seconds)
+            exprs = _search(model, bundle, names, exprs, formula, search_seconds, digits)
         except Exception as err:  # best effort: the model's own formula remains
             formula.notes.append(f"formula search failed ({err!r}); the model's formula is "
                                  "reported without refit")
@@ -160,7 +160,8 @@ def judge(formula: Formula, test_label) -> str | None:
     return "accurate" if ok else "approximate"
 
 
-def _search(model, bundle, names, exprs, formula: Formula, seconds: float) -> list:
+def _search(model, bundle, names, exprs, formula: Formula, seconds: float,
+            digits: int = 4) -> list:
     from kanrun.kan.symbolic.search import formula_from_model
 
     data = bundle.data
@@ -170,7 +171,7 @@ def _search(model, bundle, names, exprs, formula: Formula, seconds: float) -> li
         result = formula_from_model(
             model, data["train_input"], data["train_label"][:, k], var_names=names, output=k,
             topk=2, beam_width=1, seconds=min(seconds, 20.0), network_rmse=formula.network_rmse,
-            x_test=data["test_input"], y_test=data["test_label"][:, k])
+            x_test=data["test_input"], y_test=data["test_label"][:, k], digits=digits)
         formula.fronts.append(result.front)
         formula.notes += result.front.notes
         statuses.append(result.status())

@@ -86,13 +86,15 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
                        network_rmse: float | None = None, x_test=None, y_test=None,
                        zero_threshold: float = 1e-3, simplify_seconds: float = 2.0,
                        tolerance: float = 0.5, snap_top: int = 2,
-                       n_beam: int = 300) -> FormulaSearch:
+                       n_beam: int = 300, digits: int = 4) -> FormulaSearch:
     """The formula search on ``model`` with data ``x`` (n, d), ``y`` (n,) or (n, outputs).
 
     ``x_val, y_val``: held-out points for judging and snapping (default: every 5th row of
     ``x, y``). ``network_rmse``: the network's test error (for :meth:`FormulaSearch.status`),
     ``x_test, y_test``: points to report each formula's test error on.
-    ``seconds`` bounds the beam search and snapping (a soft limit).
+    ``seconds`` bounds the beam search and snapping (a soft limit). ``digits``: the fewest
+    significant digits kept in a decimal constant of the final form (more where the
+    held-out error needs them).
     """
     t0 = time.monotonic()
     deadline = t0 + float(seconds)
@@ -179,7 +181,7 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
         result.choice = best_items[0][6]
     for _v, _, tpl, fn, theta, _t, choice in best_items:
         _exact_forms(front, tpl, fn, theta, Xf, Yf, Xv, Yv, choice, variables, rel_tol,
-                     deadline, simplify_seconds, t0, Xt, Yt)
+                     deadline, simplify_seconds, t0, Xt, Yt, digits)
     best = front.best()
     if best is not None and best.functions:
         result.choice = best.functions
@@ -215,7 +217,7 @@ def _add(front, expr, train, val, t0, source, choice, Xt, Yt, variables):
 
 
 def _exact_forms(front, tpl, fn, theta, Xf, Yf, Xv, Yv, choice, variables, rel_tol,
-                 deadline, simplify_seconds, t0, Xt, Yt):
+                 deadline, simplify_seconds, t0, Xt, Yt, digits=4):
     snapped = snap_constants(fn, Xf, Yf, Xv, Yv, theta, tpl.kinds, rel_tol=rel_tol,
                              deadline=deadline + 10.0)
     exact = {tpl.params[k]: v for k, v in snapped.exact.items()}
@@ -225,7 +227,8 @@ def _exact_forms(front, tpl, fn, theta, Xf, Yf, Xv, Yv, choice, variables, rel_t
     ref = rmse(fn(Xv, theta), Yv)
     limit = threshold(ref, float(np.std(Yv)) or 1.0, rel_tol, 1e-10)
     simple = simplify_bounded(expr, variables, Xv, simplify_seconds)
-    simple = round_free(simple, lambda e: _val(e, variables, Xv, Yv) <= limit)
+    simple = round_free(simple, lambda e: _val(e, variables, Xv, Yv) <= limit,
+                        digits_from=max(1, int(digits)))
     val = _val(simple, variables, Xv, Yv)
     train = _val(simple, variables, Xf, Yf)
     _add(front, simple, train, val, t0, "exact", choice, Xt, Yt, variables)
