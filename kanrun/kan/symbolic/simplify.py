@@ -3,7 +3,8 @@
 Inputs that are positive on the data are treated as positive symbols (so
 ``exp(2*log(x))`` becomes ``x**2`` and ``sqrt(x**2)`` becomes ``x``); every rewrite is
 checked numerically on sample points and dropped when it changes a value.
-``sympy.simplify`` only runs on expressions small enough to finish quickly.
+``sympy.simplify`` only runs on small expressions without decimals (it can stall for
+minutes on a few decimal constants); the other rewrites are bounded by size.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def simplify_bounded(expr, variables, X, seconds: float = 2.0):
                     AttributeError):
                 continue
     best = min(forms, key=complexity)
-    if time.monotonic() < deadline and sympy.count_ops(best) <= SIMPLIFY_MAX_OPS:
+    if (time.monotonic() < deadline and sympy.count_ops(best) <= SIMPLIFY_MAX_OPS
+            and not best.atoms(sympy.Float)):  # simplify can stall on decimals
         try:
             forms.append(sympy.simplify(best))
         except (TypeError, ValueError, NotImplementedError, RecursionError, AttributeError):
