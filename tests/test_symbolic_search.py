@@ -46,7 +46,8 @@ def test_edge_candidates_list_several_functions_and_the_spline_last():
     (ec,) = edge_candidates(m, _x(400, 1), topk=3)
     names = [c.name for c in ec.candidates]
     assert names[0] == "sin" and names[-1] == "spline"
-    assert len(names) == 4  # the current function, two alternatives, the spline
+    # the current function, two alternatives, the line (always offered), the spline
+    assert len(names) == 5 and names[-2] == "x"
     assert ec.candidates[0].r2 > 1 - 1e-12
 
 
