@@ -86,15 +86,17 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
                        network_rmse: float | None = None, x_test=None, y_test=None,
                        zero_threshold: float = 1e-3, simplify_seconds: float = 2.0,
                        tolerance: float = 0.5, snap_top: int = 2,
-                       n_beam: int = 300, digits: int = 4) -> FormulaSearch:
+                       n_beam: int = 300, digits: int = 4,
+                       snap_seconds: float = 10.0) -> FormulaSearch:
     """The formula search on ``model`` with data ``x`` (n, d), ``y`` (n,) or (n, outputs).
 
     ``x_val, y_val``: held-out points for judging and snapping (default: every 5th row of
     ``x, y``). ``network_rmse``: the network's test error (for :meth:`FormulaSearch.status`),
     ``x_test, y_test``: points to report each formula's test error on.
-    ``seconds`` bounds the beam search and snapping (a soft limit). ``digits``: the fewest
-    significant digits kept in a decimal constant of the final form (more where the
-    held-out error needs them).
+    ``seconds`` bounds the beam search, ``snap_seconds`` the snapping of each of the
+    best ``snap_top`` combinations and of the product-of-powers candidate (soft limits).
+    ``digits``: the fewest significant digits kept in a decimal constant of the final
+    form (more where the held-out error needs them).
     """
     t0 = time.monotonic()
     deadline = t0 + float(seconds)
@@ -176,12 +178,12 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
     inputs = sorted({i for l, i, _ in strong if l == 0})
     product = _monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt)
     if product is not None:
-        best_items.append(product)
+        best_items.insert(0, product)
     if best_items:
         result.choice = best_items[0][6]
     for _v, _, tpl, fn, theta, _t, choice in best_items:
         _exact_forms(front, tpl, fn, theta, Xf, Yf, Xv, Yv, choice, variables, rel_tol,
-                     deadline, simplify_seconds, t0, Xt, Yt, digits)
+                     snap_seconds, simplify_seconds, t0, Xt, Yt, digits)
     best = front.best()
     if best is not None and best.functions:
         result.choice = best.functions
@@ -217,9 +219,9 @@ def _add(front, expr, train, val, t0, source, choice, Xt, Yt, variables):
 
 
 def _exact_forms(front, tpl, fn, theta, Xf, Yf, Xv, Yv, choice, variables, rel_tol,
-                 deadline, simplify_seconds, t0, Xt, Yt, digits=4):
+                 snap_seconds, simplify_seconds, t0, Xt, Yt, digits=4):
     snapped = snap_constants(fn, Xf, Yf, Xv, Yv, theta, tpl.kinds, rel_tol=rel_tol,
-                             deadline=deadline + 10.0)
+                             deadline=time.monotonic() + snap_seconds)
     exact = {tpl.params[k]: v for k, v in snapped.exact.items()}
     expr = tpl.substitute(snapped.theta, exact)
     _add(front, expr, snapped.train_rmse, snapped.val_rmse, t0, "snap", choice, Xt, Yt,
