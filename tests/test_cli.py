@@ -61,7 +61,9 @@ def test_default_run_recovers_the_formula(kanrun_cli, tmp_path):
     assert out["truth"] == "exp(sin(pi*x1) + x2**2)"
     assert out["test_rmse"] < 1e-3
     assert "x_{1}" in out["latex"] and "x1" in out["expr"]
+    assert out["expr"] == "exp(x2**2 + sin(pi*x1))"  # exact constants: pi, not 3.1416
     assert (run_dir / "formula.txt").read_text().startswith("y = exp(")
+    assert (run_dir / "formulas.csv").is_file()
     assert "\\begin{equation}" in (run_dir / "formula.tex").read_text()
 
     metrics = json.loads((run_dir / "metrics.json").read_text())

@@ -119,19 +119,28 @@ class InterpretMixin:
 
     def auto_symbolic(self, lib=None, weight_simple: float = 0.8, r2_threshold: float = 0.0,
                       x=None, zero_threshold: float = 1e-3, a_range=(-10, 10),
-                      b_range=(-10, 10), verbose: int = 0) -> list[dict]:
-        """Make every numeric edge symbolic with its best function; returns the decisions.
+                      b_range=(-10, 10), y=None, method: str = "auto",
+                      search_options: dict | None = None, verbose: int = 0) -> list[dict]:
+        """Make every numeric edge symbolic; returns the decisions. With targets ``y`` the
+        edges get the combination the formula search judged best on the whole formula
+        (see kanrun.kan.symbolic.auto.auto_symbolic); without, each its best fit.
 
         ``verbose >= 1`` prints one line per decision, as pykan does by default.
         """
         from .symbolic.auto import auto_symbolic
 
         decisions = auto_symbolic(self, self._inputs(x), lib, weight_simple, r2_threshold,
-                                  zero_threshold, a_range, b_range)
+                                  zero_threshold, a_range, b_range, y, method, search_options)
         if verbose >= 1:
             for d in decisions:
                 print(decision_line(d))
         return decisions
+
+    def formula_search(self, x, y, **options):
+        """The Pareto front of formulas for this model (kanrun.kan.symbolic.formula_from_model)."""
+        from .symbolic.search import formula_from_model
+
+        return formula_from_model(self, x, y, **options)
 
     def symbolic_report(self) -> list[dict]:
         """Per edge: mode (numeric / symbolic / removed), function, r2, params, reason."""

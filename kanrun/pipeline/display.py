@@ -96,6 +96,11 @@ def _log_result(formula, metrics: dict) -> None:
     if formula is not None:
         for line in formula_lines(formula):
             log.info("formula: %s", line)
+        if metrics.get("formula_status") == "approximate":
+            log.warning("formula_status: approximate - the formula's test RMSE %s is far from "
+                        "the network's %s; the network remains the result (see formulas.csv)",
+                        _fmt(metrics.get("formula_test_rmse")),
+                        _fmt(metrics.get("network_test_rmse")))
 
 
 class RichDisplay(PlainDisplay):

@@ -39,6 +39,9 @@ class Formula:
     outputs: list[FormulaOutput] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     test_accuracy: float | None = None  # classification: argmax of the logit formulas
+    fronts: list = field(default_factory=list)  # ParetoFront per output (formula search)
+    network_rmse: float | None = None  # the network's test RMSE the formula is judged by
+    status: str | None = None  # accurate | approximate (None without a search)
 
     @property
     def recovered(self) -> bool | None:
@@ -93,8 +96,14 @@ def _recovered(expr, truth, variables, seconds: float, notes: list[str]) -> bool
 
 
 def extract_formula(model, bundle: DatasetBundle, digits: int,
-                    recovery_seconds: float = 30.0) -> Formula:
-    """The model's formula per output, or FormulaUnavailable with the reason."""
+                    recovery_seconds: float = 30.0, network_rmse: float | None = None,
+                    search: bool = False, search_seconds: float = 60.0) -> Formula:
+    """The model's formula per output, or FormulaUnavailable with the reason.
+
+    With ``search`` each output's formula is the chosen one of a formula search started
+    from the model's symbolic edges (joint float64 refit on the training data, exact
+    constants, Pareto front); ``network_rmse`` is what it is judged against.
+    """
     if not callable(getattr(model, "symbolic_formula", None)):
         raise FormulaUnavailable("formula skipped: requires KAN.symbolic_formula (kanrun's "
                                  "interpretability methods), which this installation does not have")
@@ -110,10 +119,17 @@ def extract_formula(model, bundle: DatasetBundle, digits: int,
     exprs = [sympy.sympify(e) for e in exprs]
     if bundle.task == "classification":
         return _logit_formula(exprs, bundle, names)
+    formula = Formula(variables=names, network_rmse=network_rmse)
+    if search:
+        try:
+            exprs = _search(model, bundle, names, exprs, formula, search_seconds, digits)
+        except Exception as err:  # best effort: the model's own formula remains
+            formula.notes.append(f"formula search failed ({err!r}); the model's formula is "
+                                 "reported without refit")
+            formula.fronts, formula.status = [], None
     original = bundle.to_original_units(exprs)
     truths = bundle.truth or [None] * len(original)
     variables = dict(bundle.ranges) if bundle.ranges else names
-    formula = Formula(variables=names)
     for i, (expr, expr_orig) in enumerate(zip(exprs, original)):
         truth = truths[i] if i < len(truths) else None
         found = None
@@ -126,6 +142,7 @@ def extract_formula(model, bundle: DatasetBundle, digits: int,
             truth=truth,
             recovered=found,
         ))
+    formula.status = judge(formula, bundle.data["test_label"])
     return formula
 
 
@@ -147,6 +164,42 @@ def _logit_formula(exprs, bundle: DatasetBundle, names: list[str]) -> Formula:
     except (DatasetError, RuntimeError, TypeError, ValueError):
         formula.notes.append("the logit formulas could not be evaluated on the test data")
     return formula
+
+
+APPROXIMATE_FACTOR = 2.0  # a formula more than this many times the network's error is approximate
+
+
+def judge(formula: Formula, test_label) -> str | None:
+    """``accurate`` when every output's formula is within APPROXIMATE_FACTOR of the
+    network's test RMSE (plus a float64 floor), ``approximate`` otherwise; None when the
+    network's error is unknown."""
+    if formula.network_rmse is None or not math.isfinite(formula.network_rmse):
+        return formula.status
+    floor = 1e-9 * float(test_label.to(torch.float64).std()) if test_label.numel() > 1 else 0.0
+    limit = APPROXIMATE_FACTOR * formula.network_rmse + floor
+    ok = all(o.test_rmse is not None and o.test_rmse <= limit for o in formula.outputs)
+    return "accurate" if ok else "approximate"
+
+
+def _search(model, bundle, names, exprs, formula: Formula, seconds: float,
+            digits: int = 4) -> list:
+    from kanrun.kan.symbolic.search import formula_from_model
+
+    data = bundle.data
+    out = []
+    statuses = []
+    for k, expr in enumerate(exprs):
+        result = formula_from_model(
+            model, data["train_input"], data["train_label"][:, k], var_names=names, output=k,
+            topk=2, beam_width=1, seconds=min(seconds, 20.0), network_rmse=formula.network_rmse,
+            x_test=data["test_input"], y_test=data["test_label"][:, k], digits=digits)
+        formula.fronts.append(result.front)
+        formula.notes += result.front.notes
+        statuses.append(result.status())
+        out.append(result.expr if result.expr is not None else expr)
+    formula.status = "approximate" if "approximate" in statuses or "none" in statuses \
+        else "accurate"  # refined by judge() on the reported formula
+    return out
 
 
 def _test_rmse(expr, names, data, column: int) -> float | None:
@@ -173,6 +226,9 @@ def write_formula(run_dir: Path, formula: Formula) -> None:
     blob = {"variables": formula.variables, "outputs": outputs}
     if formula.test_accuracy is not None:
         blob["test_accuracy"] = formula.test_accuracy
+    if formula.status is not None:
+        blob["formula_status"] = formula.status
+        blob["network_test_rmse"] = formula.network_rmse
     if any(o.truth is not None for o in formula.outputs):
         blob["recovered"] = formula.recovered
     artifacts.write_json(run_dir / "formula.json", blob)
@@ -182,6 +238,26 @@ def write_formula(run_dir: Path, formula: Formula) -> None:
         f"\\begin{{equation}}\n{_latex_name(o.name)} = {sympy.latex(o.expr)}\n\\end{{equation}}\n"
         for o in formula.outputs)
     artifacts.write_text(run_dir / "formula.tex", tex)
+    if formula.fronts:
+        write_fronts(run_dir / "formulas.csv", formula)
+
+
+FRONT_COLUMNS = ["output", "complexity", "train_rmse", "val_rmse", "test_rmse", "seconds",
+                 "source", "pareto", "chosen", "expr"]
+
+
+def write_fronts(path: Path, formula: Formula) -> None:
+    """Every candidate formula of the search, one row each (val = held-out training rows)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=FRONT_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for out, front in zip(formula.outputs, formula.fronts):
+        for row in front.rows():
+            writer.writerow({"output": out.name, **row})
+    artifacts.write_text(path, buf.getvalue())
 
 
 def _latex_name(name: str) -> str:

@@ -225,8 +225,11 @@ class Runner:
 
     def _formula(self) -> Formula | None:
         try:
-            formula = extract_formula(self.model, self.bundle, self.cfg.pipeline.formula_digits,
-                                      self.cfg.pipeline.recovery_seconds)
+            formula = extract_formula(
+                self.model, self.bundle, self.cfg.pipeline.formula_digits,
+                self.cfg.pipeline.recovery_seconds, network_rmse=self._network_rmse(),
+                search=self.cfg.pipeline.formula_search,
+                search_seconds=self.cfg.pipeline.stages.auto_symbolic.seconds)
         except FormulaUnavailable as why:
             self.display.note(str(why), logging.WARNING)
             return None
@@ -234,6 +237,14 @@ class Runner:
             self.display.note(note, logging.WARNING)
         write_formula(self.record.run_dir, formula)
         return formula
+
+    def _network_rmse(self) -> float | None:
+        """The best test RMSE of a stage that still had splines (what a formula must match)."""
+        values = [r.get("test_rmse") for r in self.record.stage_rows
+                  if r.get("stage") not in ("auto_symbolic", "fit_symbolic")
+                  and r.get("status") == "completed"]
+        values = [float(v) for v in values if v is not None and v == v]
+        return min(values) if values else None
 
     def _finish(self, status: str, error: str | None, formula) -> RunOutcome:
         record = self.record
@@ -257,6 +268,8 @@ class Runner:
             "test_rmse": final["test_rmse"],
             "formula_test_rmse": formula.test_rmse if formula is not None else None,
             "recovered": formula.recovered if formula is not None else None,
+            "formula_status": formula.status if formula is not None else None,
+            "network_test_rmse": formula.network_rmse if formula is not None else None,
             "n_params": final["n_params"],
             "n_edges": final["n_edges"],
             "width": final["width"],

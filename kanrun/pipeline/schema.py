@@ -110,8 +110,12 @@ class AutoSymbolicStage:
     """`auto_symbolic`: replace each spline edge by the best library function."""
 
     lib: Optional[List[str]] = None  # None: the whole symbolic library
-    weight_simple: float = 0.8
-    r2_threshold: float = 0.0
+    weight_simple: float = 0.8  # greedy method only
+    r2_threshold: float = 0.0  # greedy method only
+    method: str = "search"  # search (whole-formula beam search) | greedy (pykan's rule)
+    topk: int = 3  # candidates per edge in the search
+    beam_width: int = 2
+    seconds: float = 30.0  # soft time limit of the search
 
 
 @dataclass
@@ -150,6 +154,7 @@ class PipelineConfig:
     discover: DiscoverSettings = field(default_factory=DiscoverSettings)
     formula_digits: int = 4  # significant digits of the exported formula's constants
     recovery_seconds: float = 10.0  # time bound of the "formula equals the truth" check
+    formula_search: bool = True  # joint refit + exact constants + Pareto front (formulas.csv)
     plots: bool = True  # write plots/ (network diagrams, loss and grid curves)
     log_every: int = 10  # plain display: one line every N optimizer steps
     # the model the run ends with: auto (the best stage's when a sparsify/prune loss was

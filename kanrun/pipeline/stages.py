@@ -9,6 +9,7 @@ model it is given. It raises :class:`StageSkipped` when it cannot run on this mo
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,6 +29,7 @@ from .schema import (
     TrainStage,
 )
 
+log = logging.getLogger(__name__)
 
 @dataclass
 class StageData:
@@ -112,12 +114,31 @@ def grid_extend(model, data: StageData, cfg: GridConfig):
 
 
 def auto_symbolic(model, data: StageData, cfg: AutoSymbolicStage):
-    """Replace every spline edge by its best-fitting library function."""
+    """Replace every spline edge by a library function: the combination the formula search
+    judges best on the whole formula (``method=search``), or each edge's best fit (greedy)."""
     _require(model, "auto_symbolic", "auto_symbolic")
+    original = model
     model = copy.deepcopy(model)
     lib = list(cfg.lib) if cfg.lib is not None else None
-    result = model.auto_symbolic(lib=lib, weight_simple=cfg.weight_simple,
-                                 r2_threshold=cfg.r2_threshold, x=data.train_input)
+    if cfg.method not in ("search", "greedy"):
+        raise StageSkipped(f"stage auto_symbolic skipped: method must be search or greedy, "
+                           f"got {cfg.method!r}")
+    options = {}
+    if cfg.method == "search":
+        options = {"y": data.data["train_label"], "method": "search", "search_options": {
+            "topk": cfg.topk, "beam_width": cfg.beam_width, "seconds": cfg.seconds}}
+    try:
+        result = model.auto_symbolic(lib=lib, weight_simple=cfg.weight_simple,
+                                     r2_threshold=cfg.r2_threshold, x=data.train_input,
+                                     **options)
+    except Exception as err:  # the search is best effort: a sweep keeps going with greedy
+        if not options:
+            raise
+        log.warning("auto_symbolic: the formula search failed (%r); using the greedy "
+                    "per-edge choice", err)
+        model = copy.deepcopy(original)
+        result = model.auto_symbolic(lib=lib, weight_simple=cfg.weight_simple,
+                                     r2_threshold=cfg.r2_threshold, x=data.train_input)
     if isinstance(result, type(model)):
         model = result
     return model, []

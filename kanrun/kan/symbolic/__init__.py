@@ -3,7 +3,10 @@
 * :mod:`.library` - the function registry (:func:`register_function` for your own);
 * :mod:`.affine` - the vectorized fit y ~ c f(a x + b) + d;
 * :mod:`.auto` - suggest / fix / auto_symbolic and the per-edge report;
-* :mod:`.export` - sympy formulas, text / LaTeX / JSON, numeric checks.
+* :mod:`.export` - sympy formulas, text / LaTeX / JSON, numeric checks;
+* :mod:`.search` - from a fitted model to a Pareto front of formulas
+  (:func:`formula_from_model`): :mod:`.candidates` per edge, joint :mod:`.refit`,
+  exact constants (:mod:`.snap`), :mod:`.simplify`, :mod:`.pareto`.
 
 The model methods (``model.auto_symbolic(...)``, ``model.symbolic_formula(...)``) wrap these.
 """
@@ -26,6 +29,9 @@ _LAZY = {
     "symbolic_formula": "export", "formula_text": "export", "formula_latex": "export",
     "formula_json": "export", "formula_from_json": "export", "formula_rmse": "export",
     "evaluate_formula": "export", "FormulaError": "export",
+    "formula_from_model": "search", "FormulaSearch": "search", "ParetoFront": "pareto",
+    "FormulaCandidate": "pareto", "edge_candidates": "candidates", "Candidate": "candidates",
+    "snap_constants": "snap", "simple_values": "snap",
 }
 
 

@@ -131,16 +131,34 @@ def unfix_symbolic(model, l: int, i: int, j: int) -> None:
 
 
 def auto_symbolic(model, x=None, lib=None, weight_simple: float = 0.8, r2_threshold: float = 0.0,
-                  zero_threshold: float = 1e-3, a_range=(-10, 10), b_range=(-10, 10)):
-    """Give every numeric edge its best-scoring function; returns one record per decision.
+                  zero_threshold: float = 1e-3, a_range=(-10, 10), b_range=(-10, 10), y=None,
+                  method: str = "auto", search_options: dict | None = None):
+    """Give every numeric edge a function; returns one record per decision.
+
+    ``method="greedy"`` (pykan's rule, the default without ``y``): each edge its best-scoring
+    function. ``method="search"`` (the default when the targets ``y`` are given): the
+    combination chosen by :func:`~.search.formula_from_model` (candidates per edge, beam
+    search judged by the whole formula's error after a joint refit); ``search_options``
+    go to it.
 
     Edges already symbolic are kept; removed edges stay removed. An edge whose attribution
     score is <= ``zero_threshold`` becomes the constant ``0`` function (c*0 + d with d its
-    mean); any other edge gets the best non-zero function, or stays numeric if that fit's
-    r2 is below ``r2_threshold``.
+    mean); any other edge gets the best non-zero function, or (greedy) stays numeric if
+    that fit's r2 is below ``r2_threshold``.
     """
     if not 0 <= weight_simple <= 1:
         raise SymbolicFitError(f"weight_simple must be in [0, 1], got {weight_simple}")
+    if method not in ("auto", "greedy", "search"):
+        raise SymbolicFitError(f"method must be 'auto', 'greedy' or 'search', got {method!r}")
+    if method == "search" and y is None:
+        raise SymbolicFitError("method='search' needs the targets: pass y=...")
+    if y is not None and method in ("auto", "search"):
+        from .apply import apply_search
+
+        decisions = apply_search(model, resolve_inputs(model, x), y, lib, zero_threshold,
+                                 dict(search_options or {}))
+        if decisions is not None:
+            return decisions
     fns = [f for f in resolve_library(lib) if f.name != "0"]
     if not fns:
         raise SymbolicFitError("lib has no function other than '0'; add candidates")

@@ -1,0 +1,97 @@
+"""Time-bounded simplification that keeps the simplest form equal to the original.
+
+Inputs that are positive on the data are treated as positive symbols (so
+``exp(2*log(x))`` becomes ``x**2`` and ``sqrt(x**2)`` becomes ``x``); every rewrite is
+checked numerically on sample points and dropped when it changes a value.
+``sympy.simplify`` only runs on small expressions without decimals (it can stall for
+minutes on a few decimal constants); the other rewrites are bounded by size.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import sympy
+
+from .pareto import complexity
+
+SIMPLIFY_MAX_OPS = 25  # sympy.simplify only below this many operations
+REWRITE_MAX_OPS = 80  # factor_terms / cancel only below this many
+
+
+def _values(expr, variables, X):
+    fn = sympy.lambdify(variables, expr, modules="numpy")
+    with np.errstate(all="ignore"):
+        out = np.asarray(fn(*X.T), dtype=np.complex128)
+    return np.broadcast_to(out, (X.shape[0],))
+
+
+def same_values(a, b, variables, X, rtol: float = 1e-9) -> bool:
+    """``a`` and ``b`` agree (relatively) on the rows of ``X`` where ``a`` is finite."""
+    try:
+        va, vb = _values(a, variables, X), _values(b, variables, X)
+    except (TypeError, ValueError, NameError, ZeroDivisionError, OverflowError):
+        return False
+    ok = np.isfinite(va)
+    if not ok.any():
+        return False
+    scale = np.max(np.abs(va[ok])) + 1e-300
+    return bool(np.all(np.abs(va[ok] - vb[ok]) <= rtol * scale))
+
+
+def _positive_symbols(variables, X):
+    reps, back = {}, {}
+    for k, v in enumerate(variables):
+        if X.shape[0] and np.all(X[:, k] > 0):
+            p = sympy.Symbol(v.name, positive=True)
+            reps[v], back[p] = p, v
+    return reps, back
+
+
+def _pull_exp(expr):
+    from .export import pull_exp_constants
+
+    return pull_exp_constants(expr)
+
+
+def simplify_bounded(expr, variables, X, seconds: float = 2.0):
+    """The simplest of a few rewrites of ``expr`` that evaluate to the same values on X."""
+    deadline = time.monotonic() + max(0.0, float(seconds))
+    X = np.asarray(X, dtype=np.float64)
+    reps, back = _positive_symbols(variables, X)
+    pos = expr.xreplace(reps)
+    forms = [pos]
+    steps = [
+        lambda e: sympy.powsimp(sympy.expand_log(e, force=True), force=True),
+        lambda e: sympy.expand(e),
+        _pull_exp,
+        lambda e: sympy.powsimp(sympy.expand(e), force=True),
+    ]
+    if sympy.count_ops(pos) <= REWRITE_MAX_OPS:
+        steps += [sympy.factor_terms, sympy.cancel]
+    for step in steps:
+        if time.monotonic() > deadline:
+            break
+        for base in list(forms[-2:]):
+            if sympy.count_ops(base) > 4 * REWRITE_MAX_OPS:
+                continue
+            try:
+                forms.append(step(base))
+            except (TypeError, ValueError, NotImplementedError, RecursionError,
+                    AttributeError):
+                continue
+    best = min(forms, key=complexity)
+    if (time.monotonic() < deadline and sympy.count_ops(best) <= SIMPLIFY_MAX_OPS
+            and not best.atoms(sympy.Float)):  # simplify can stall on decimals
+        try:
+            forms.append(sympy.simplify(best))
+        except (TypeError, ValueError, NotImplementedError, RecursionError, AttributeError):
+            pass
+    pos_vars = [reps.get(v, v) for v in variables]
+    ok = [f.xreplace(back) for f in sorted(forms, key=complexity)
+          if not f.has(sympy.I) and same_values(pos, f, pos_vars, X)]
+    return ok[0] if ok else expr
+
+
+__all__ = ["simplify_bounded", "same_values"]

@@ -1,0 +1,61 @@
+"""The formula step of a run: formulas.csv, formula_status, the honest last line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+
+import pytest
+import torch
+
+from kanrun.pipeline import PlainDisplay, RunConfig, prepare, run_pipeline
+from kanrun.pipeline.schema import DatasetSchema, GridConfig, ModelConfig, RegularizationConfig
+
+torch.set_num_threads(1)
+
+
+def config(**dataset) -> RunConfig:
+    cfg = RunConfig(dataset=DatasetSchema(n_train=300, n_test=200, **dataset),
+                    model=ModelConfig(width=[2, 2, 1], grid=5),
+                    grid=GridConfig(grids=[10], steps=10),
+                    regularization=RegularizationConfig(steps=10))
+    cfg.pipeline.stages.train.steps = 20
+    cfg.pipeline.stages.fit_symbolic.steps = 5
+    cfg.pipeline.stages.auto_symbolic.seconds = 10.0
+    cfg.pipeline.plots = False
+    cfg.pipeline.recovery_seconds = 2.0
+    return cfg
+
+
+@pytest.mark.slow  # a whole run with the search: ~15 s on an idle core
+def test_run_writes_the_pareto_front_and_a_status(tmp_path):
+    cfg = config()
+    cfg.pipeline.stages.auto_symbolic.lib = ["x", "x^2", "sin", "exp"]
+    cfg.pipeline.stages.auto_symbolic.topk = 2
+    cfg.pipeline.stages.auto_symbolic.beam_width = 1
+    outcome = run_pipeline(prepare(cfg), tmp_path, PlainDisplay())
+    assert outcome.status == "completed"
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["formula_status"] in ("accurate", "approximate")
+    assert metrics["network_test_rmse"] > 0
+    with open(tmp_path / "formulas.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and sum(r["chosen"] == "True" for r in rows) == 1
+    chosen = next(r for r in rows if r["chosen"] == "True")
+    best_val = min(float(r["val_rmse"]) for r in rows)
+    assert float(chosen["val_rmse"]) <= 1.5 * best_val + 1e-12
+    assert {"complexity", "train_rmse", "test_rmse", "seconds", "expr"} <= set(rows[0])
+    if metrics["formula_status"] == "accurate":
+        assert metrics["formula_test_rmse"] <= 2 * metrics["network_test_rmse"] + 1e-6
+
+
+def test_a_formula_far_from_the_network_is_called_approximate(tmp_path, caplog):
+    cfg = config()
+    cfg.pipeline.stages.auto_symbolic.lib = ["x"]  # lines cannot write exp(sin(pi x) + y^2)
+    cfg.pipeline.stages.auto_symbolic.method = "greedy"
+    with caplog.at_level(logging.INFO):
+        outcome = run_pipeline(prepare(cfg), tmp_path, PlainDisplay())
+    assert outcome.metrics["formula_status"] == "approximate"
+    assert outcome.metrics["formula_test_rmse"] > 2 * outcome.metrics["network_test_rmse"]
+    assert "formula_status: approximate" in caplog.records[-1].getMessage()
