@@ -30,7 +30,7 @@ def test_no_width_runs_discovery_and_writes_the_run_folder(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["pipeline"] == "discover" and metrics["status"] == "completed"
     assert metrics["recovered"] is True and metrics["strict_recovered"] is True
-    assert metrics["test_rmse"] < 1e-9
+    assert metrics["test_rmse"] < 1e-9 and metrics["formula_status"] == "accurate"
     formula = json.loads((tmp_path / "formula.json").read_text())
     assert formula["outputs"][0]["recovered"] is True
     rows = list(csv.DictReader(open(tmp_path / "candidates.csv")))
@@ -71,3 +71,20 @@ def test_benchmark_feynman_three_equations(kanrun_cli, tmp_path):
     assert "AI Feynman" in text and "| 0 | 3 |" in text
     for r in rows:
         assert (out / "runs" / f"eq{r['id']}_noise0.0" / "formula.json").is_file()
+
+
+def test_a_formula_far_above_the_noise_floor_is_approximate():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from kanrun.pipeline.discovery import _status
+    from kanrun.pipeline.formula import Formula, FormulaOutput
+
+    data = {"test_label": np.linspace(0.0, 2.0, 50).reshape(-1, 1)}
+    formula = Formula(variables=["x1"], outputs=[FormulaOutput(name="y", expr=None,
+                                                               test_rmse=2e-4)])
+    assert _status(formula, [SimpleNamespace(noise=1e-4)], data) == "accurate"
+    assert _status(formula, [SimpleNamespace(noise=1e-6)], data) == "approximate"
+    formula.outputs[0].test_rmse = None  # a formula that cannot be evaluated
+    assert _status(formula, [SimpleNamespace(noise=1e-4)], data) == "approximate"

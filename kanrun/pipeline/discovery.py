@@ -127,6 +127,7 @@ def run_discovery(prepared, run_dir: Path, display, resume: bool = False):
             else _worst(strict) <= STRICT_TOLERANCE,
             "complexity": sum(complexity(e) for e in exprs),
             "noise_floor": [r.noise for r in found],
+            "formula_status": _status(formula, found, data),
             "routes": [r.candidates[0].route if r.candidates else None for r in found],
             "out_of_time": any(r.out_of_time for r in found),
             "n_params": None, "n_edges": None, "width": None, "grid": None,
@@ -138,6 +139,21 @@ def run_discovery(prepared, run_dir: Path, display, resume: bool = False):
         display.finish([row], formula, metrics)
     code = 0 if metrics["status"] == "completed" else EXIT_FAILED
     return RunOutcome(status="completed", exit_code=code, metrics=metrics, formula=formula)
+
+
+APPROXIMATE_FACTOR = 3.0  # a formula this many times above the noise floor is approximate
+
+
+def _status(formula: Formula, found, data) -> str:
+    """``accurate`` when every output's formula reaches its noise floor (within
+    APPROXIMATE_FACTOR, or 1e-9 of the label's spread), else ``approximate``: discovery's
+    honest verdict, as the staged runs judge a formula against their network."""
+    for j, (out, result) in enumerate(zip(formula.outputs, found)):
+        spread = float(np.std(data["test_label"][:, j])) or 1.0
+        limit = max(APPROXIMATE_FACTOR * result.noise, 1e-9 * spread)
+        if out.test_rmse is None or not out.test_rmse <= limit:
+            return "approximate"
+    return "accurate"
 
 
 def _combined(values):

@@ -97,10 +97,17 @@ def _log_result(formula, metrics: dict) -> None:
         for line in formula_lines(formula):
             log.info("formula: %s", line)
         if metrics.get("formula_status") == "approximate":
-            log.warning("formula_status: approximate - the formula's test RMSE %s is far from "
-                        "the network's %s; the network remains the result (see formulas.csv)",
-                        _fmt(metrics.get("formula_test_rmse")),
-                        _fmt(metrics.get("network_test_rmse")))
+            if metrics.get("network_test_rmse") is not None:
+                log.warning("formula_status: approximate - the formula's test RMSE %s is far "
+                            "from the network's %s; the network remains the result (see "
+                            "formulas.csv)", _fmt(metrics.get("formula_test_rmse")),
+                            _fmt(metrics.get("network_test_rmse")))
+            else:
+                log.warning("formula_status: approximate - the formula's test RMSE %s is far "
+                            "above the data's noise floor %s: no exact law was found (see "
+                            "candidates.csv; pipeline.discover.budget=... searches longer)",
+                            _fmt(metrics.get("formula_test_rmse")),
+                            _fmt(max(metrics.get("noise_floor") or [float("nan")])))
 
 
 class RichDisplay(PlainDisplay):
