@@ -69,3 +69,21 @@ def test_a_lossy_sparsify_is_reported_and_the_best_model_kept(tmp_path, caplog, 
         assert metrics["kept_stage"] == "grid_extend"
         assert metrics["test_rmse"] > 3 * train_error
     assert outcome.exit_code == 0
+
+
+def test_classification_run_reports_accuracy_and_a_worse_formula(caplog):
+    from kanrun.pipeline.display import _log_result
+
+    metrics = {"status": "completed", "seconds": 1.0, "test_rmse": 0.01,
+               "test_accuracy": 1.0, "formula_test_accuracy": 0.87}
+
+    class NoFormula:  # formula_lines reads outputs only
+        outputs = []
+        notes = []
+
+    with caplog.at_level(logging.INFO, logger="kanrun.run"):
+        _log_result(NoFormula(), metrics)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0] == ("run completed in 1.0 s: test accuracy 1, test sqrt(cross-entropy) "
+                           "1.000e-02")
+    assert "87.0% of the test set" in messages[-1] and "network 100.0%" in messages[-1]

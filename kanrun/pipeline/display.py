@@ -91,11 +91,23 @@ class PlainDisplay:
 
 
 def _log_result(formula, metrics: dict) -> None:
-    log.info("run %s in %.1f s: test RMSE %s", metrics["status"], metrics["seconds"],
-             _fmt(metrics.get("test_rmse")))
+    if metrics.get("test_accuracy") is not None:  # classification: the loss is sqrt(CE)
+        log.info("run %s in %.1f s: test accuracy %.4g, test sqrt(cross-entropy) %s",
+                 metrics["status"], metrics["seconds"], metrics["test_accuracy"],
+                 _fmt(metrics.get("test_rmse")))
+    else:
+        log.info("run %s in %.1f s: test RMSE %s", metrics["status"], metrics["seconds"],
+                 _fmt(metrics.get("test_rmse")))
     if formula is not None:
         for line in formula_lines(formula):
             log.info("formula: %s", line)
+        accuracy, formula_accuracy = (metrics.get("test_accuracy"),
+                                      metrics.get("formula_test_accuracy"))
+        if accuracy is not None and formula_accuracy is not None \
+                and formula_accuracy < accuracy - 0.02:
+            log.warning("the logit formulas classify %.1f%% of the test set correctly, the "
+                        "network %.1f%%: the network remains the result",
+                        100 * formula_accuracy, 100 * accuracy)
         if metrics.get("formula_status") == "approximate":
             if metrics.get("network_test_rmse") is not None:
                 log.warning("formula_status: approximate - the formula's test RMSE %s is far "

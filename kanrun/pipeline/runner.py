@@ -291,7 +291,8 @@ class Runner:
             metrics["formula_test_accuracy"] = formula.test_accuracy if formula else None
         artifacts.write_json(record.run_dir / "metrics.json", metrics)
         self.display.finish(record.stage_rows, formula, metrics)
-        best_text = (f"best stage {best[0]} (test RMSE {best[1]:.3e}); " if best else "")
+        metric = ("sqrt(cross-entropy)" if self.bundle.task == "classification" else "RMSE")
+        best_text = (f"best stage {best[0]} (test {metric} {best[1]:.3e}); " if best else "")
         log.info("%srun folder: %s", best_text, record.run_dir)
         code = 0 if status == "completed" else EXIT_FAILED
         if status == "interrupted":
