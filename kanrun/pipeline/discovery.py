@@ -137,6 +137,9 @@ def run_discovery(prepared, run_dir: Path, display, resume: bool = False):
         }
         artifacts.write_json(run_dir / "metrics.json", metrics)
         display.finish([row], formula, metrics)
+        verdict = ("formula approximate: no exact law found; "
+                   if metrics["formula_status"] == "approximate" else "")
+        log.info("%srun folder: %s", verdict, run_dir)
     code = 0 if metrics["status"] == "completed" else EXIT_FAILED
     return RunOutcome(status="completed", exit_code=code, metrics=metrics, formula=formula)
 

@@ -293,6 +293,8 @@ class Runner:
         self.display.finish(record.stage_rows, formula, metrics)
         metric = ("sqrt(cross-entropy)" if self.bundle.task == "classification" else "RMSE")
         best_text = (f"best stage {best[0]} (test {metric} {best[1]:.3e}); " if best else "")
+        if metrics.get("formula_status") == "approximate":
+            best_text += "formula approximate: the network remains the result; "
         log.info("%srun folder: %s", best_text, record.run_dir)
         code = 0 if status == "completed" else EXIT_FAILED
         if status == "interrupted":
