@@ -201,6 +201,7 @@ def test_width_inferred_from_the_data(overrides, expected):
     (["dataset=formula", "dataset.expr=x1*x2", "dataset.ranges={x1:[1,2],x2:[1,2]}",
       "model.hidden=[3]"], False),
     ([], False),  # the embedded toy demo trains a KAN of the default shape
+    (["dataset=feynman", "dataset.equation=I.12.4", "pipeline=numeric"], False),  # chosen
 ])
 def test_no_shape_runs_discovery_for_datasets_whose_law_is_sought(overrides, discovers):
     prepared = prepare(composed(*overrides, "dataset.n_train=40", "dataset.n_test=40"))

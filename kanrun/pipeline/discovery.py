@@ -26,6 +26,7 @@ from . import artifacts
 from .errors import RunConfigError
 from .formula import Formula, FormulaOutput, _recovered, write_formula
 from .record import RunRecord
+from .schema import STAGE_NAMES
 
 log = logging.getLogger("kanrun.run")
 
@@ -40,11 +41,13 @@ DISCOVERY_DATASETS = ("feynman", "formula", "csv")
 
 def uses_discovery(cfg) -> bool:
     """Discovery runs when the pipeline is ``[discover]``, or when neither ``model.width``
-    nor ``model.hidden`` is given for a dataset of :data:`DISCOVERY_DATASETS`."""
+    nor ``model.hidden`` is given for a dataset of :data:`DISCOVERY_DATASETS` and the
+    pipeline is the full default one (a chosen pipeline such as ``numeric`` trains a KAN)."""
     if list(cfg.pipeline.order) == [DISCOVER]:
         return True
     no_shape = cfg.model.width is None and cfg.model.hidden is None
-    return no_shape and cfg.dataset.name in DISCOVERY_DATASETS
+    return (no_shape and cfg.dataset.name in DISCOVERY_DATASETS
+            and tuple(cfg.pipeline.order) == STAGE_NAMES)
 
 
 def check_discovery(cfg, bundle: DatasetBundle) -> None:
