@@ -23,6 +23,8 @@ import numpy as np
 import sympy
 import torch
 
+from kanrun.common.parse import parse_formula
+
 from .library import get_function
 
 SIMPLIFY_MAX_OPS = 20  # sympy.simplify is only tried below this many operations
@@ -225,8 +227,6 @@ def formula_from_json(text: str):
 
     Parsed with kanrun's whitelist parser (never ``eval``), so untrusted files are safe.
     """
-    from kanrun.data.parse import parse_formula
-
     try:
         blob = json.loads(text)
         names = [str(v) for v in blob["variables"]]

@@ -1,0 +1,5 @@
+"""The bottom layer: what both the model library (kanrun.kan) and the datasets (kanrun.data)
+need. It imports nothing else of kanrun.
+
+    parse.py   the safe whitelist formula parser: text -> sympy expression
+"""
