@@ -3,4 +3,5 @@ need. It imports nothing else of kanrun.
 
     parse.py   the safe whitelist formula parser: text -> sympy expression
     atomic.py  atomic file writes (a temporary file renamed into place)
+    metrics.py the RMSE (NumPy arrays or torch tensors)
 """

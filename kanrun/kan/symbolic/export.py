@@ -23,6 +23,7 @@ import numpy as np
 import sympy
 import torch
 
+from kanrun.common.metrics import rmse
 from kanrun.common.parse import parse_formula
 
 from .library import get_function
@@ -274,7 +275,7 @@ def formula_rmse(exprs, x, y, var_names=None) -> list[float]:
     y = torch.as_tensor(y).detach().to("cpu", torch.float64).reshape(pred.shape[0], -1)
     if y.shape[1] != pred.shape[1]:
         raise FormulaError(f"y has {y.shape[1]} columns but there are {pred.shape[1]} formulas")
-    return [math.sqrt(float(((pred[:, k] - y[:, k]) ** 2).mean())) for k in range(y.shape[1])]
+    return [rmse(pred[:, k], y[:, k]) for k in range(y.shape[1])]
 
 
 __all__ = ["FormulaError", "symbolic_formula", "model_expressions", "tidy", "chop", "fold_phases",

@@ -1,4 +1,4 @@
-"""kanrun.common.atomic: a write either replaces the file whole or leaves it as it was."""
+"""kanrun.common: atomic writes (whole file or the old one) and the one RMSE."""
 
 from __future__ import annotations
 
@@ -28,3 +28,18 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
         write_with(path, half_then_fail)
     assert path.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.txt"]
+
+
+def test_rmse_is_one_formula_for_numpy_and_torch():
+    import math
+
+    import numpy as np
+    import torch
+
+    from kanrun.common.metrics import rmse
+
+    pred, target = np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 0.0])
+    assert rmse(pred, target) == math.sqrt(20.0 / 3.0)
+    assert rmse(torch.from_numpy(pred), torch.from_numpy(target)) == math.sqrt(20.0 / 3.0)
+    assert math.isnan(rmse(np.array([np.nan]), np.array([0.0])))
+    assert rmse(np.array([np.inf]), np.array([0.0])) == math.inf
