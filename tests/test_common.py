@@ -43,3 +43,23 @@ def test_rmse_is_one_formula_for_numpy_and_torch():
     assert rmse(torch.from_numpy(pred), torch.from_numpy(target)) == math.sqrt(20.0 / 3.0)
     assert math.isnan(rmse(np.array([np.nan]), np.array([0.0])))
     assert rmse(np.array([np.inf]), np.array([0.0])) == math.inf
+
+
+def test_the_datasets_evaluate_with_the_common_function_and_raise_their_own_error():
+    import sympy
+    import torch
+
+    from kanrun.common.evaluate import FormulaEvaluationError
+    from kanrun.common.evaluate import torch_function as common_function
+    from kanrun.data import DatasetError, torch_function
+
+    x1, x2 = sympy.symbols("x1 x2")
+    x = torch.tensor([[1.0, 2.0], [3.0, -1.0]], dtype=torch.float64)
+    expected = torch.tensor([1.0 * 4.0 + 1.0, 3.0 * 1.0 + 1.0], dtype=torch.float64)
+    for fn in (common_function(x1 * x2**2 + 1, ["x1", "x2"]),
+               torch_function(x1 * x2**2 + 1, ["x1", "x2"])):
+        assert torch.equal(fn(x), expected)
+    with pytest.raises(FormulaEvaluationError, match="x3"):
+        common_function(x1 + sympy.Symbol("x3"), ["x1", "x2"])
+    with pytest.raises(DatasetError, match="shape"):
+        torch_function(x1, ["x1", "x2"])(x[:, :1])
