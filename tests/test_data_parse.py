@@ -153,3 +153,26 @@ def test_torch_function_rejects_unknown_symbols_and_wrong_shapes():
         torch_function(expr, ["x1"])
     with pytest.raises(DatasetError, match="shape"):
         torch_function(expr, VARIABLES)(torch.zeros(4, 3))
+
+
+def test_the_common_parser_is_the_datasets_parser_with_its_own_error():
+    from kanrun.common.parse import FormulaSyntaxError
+    from kanrun.common.parse import parse_formula as common_parse
+
+    x1 = sympy.Symbol("x1", real=True)
+    assert common_parse("2*x1**2", ["x1"]) == parse_formula("2*x1**2", ["x1"]) == 2 * x1**2
+    with pytest.raises(FormulaSyntaxError, match="'__import__'"):
+        common_parse("__import__('os')", ["x1"])
+    with pytest.raises(DatasetError, match="'__import__'"):
+        parse_formula("__import__('os')", ["x1"])
+
+
+def test_the_library_imports_neither_the_datasets_nor_the_runner():
+    import subprocess
+    import sys
+
+    code = ("import sys, kanrun.kan, kanrun.kan.symbolic.export; "
+            "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith('kanrun.')}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "['common', 'kan']"

@@ -9,9 +9,9 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from kanrun.cli.execute import to_run_config
 from kanrun.data import DatasetError
 from kanrun.pipeline import RunConfig, RunConfigError, check_config, prepare, register_configs
+from kanrun.pipeline.execute import to_run_config
 from kanrun.pipeline.schema import (
     STAGE_NAMES,
     DatasetSchema,
@@ -222,3 +222,11 @@ def test_width_settings_that_cannot_work(overrides, message):
 def test_grids_not_above_the_initial_grid_are_skipped():
     cfg = replace(_small(), grid=GridConfig(grids=[3, 6, 12]))  # model.grid is 3
     assert prepare(cfg).cfg.grid.grids == [6, 12]
+
+
+def test_the_command_line_names_are_the_pipelines_own():
+    from kanrun.cli import execute as cli_execute
+    from kanrun.pipeline import execute as run
+
+    assert cli_execute.execute is run.execute and cli_execute.to_run_config is run.to_run_config
+    assert cli_execute.EXIT_BAD_INPUT == run.EXIT_BAD_INPUT == 2

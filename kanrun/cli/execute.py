@@ -1,87 +1,24 @@
-"""Turn a composed config into a finished run folder and an exit code (train and resume).
-
-Bad input (a config the schema accepts but that cannot run, a dataset that cannot load)
-is one log line ``error: ...`` and exit code 2, before any of our files is written; set
-HYDRA_FULL_ERROR=1 to get the traceback instead.
+"""The command line's side of a run: the bad-input exit code and the cleanup of a Hydra run
+folder that never started. The run itself is `kanrun.pipeline.execute` (``execute``,
+``to_run_config``); those names still import from here, loaded on first use so that
+`kanrun train --help` does not pay for torch.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from pathlib import Path
 
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+EXIT_BAD_INPUT = 2  # what kanrun.pipeline.execute returns for bad input (a test checks)
 
-log = logging.getLogger("kanrun.run")
-
-EXIT_BAD_INPUT = 2
+_FROM_PIPELINE = ("execute", "to_run_config", "user_errors", "full_error")
 
 
-def full_error() -> bool:
-    return os.environ.get("HYDRA_FULL_ERROR", "") == "1"
+def __getattr__(name: str):
+    if name in _FROM_PIPELINE:
+        import importlib
 
-
-def to_run_config(node):
-    """A DictConfig (composed by Hydra or read from a run folder) -> a typed RunConfig."""
-    from kanrun.pipeline import RunConfig, RunConfigError
-    from kanrun.pipeline.schema import unknown_keys
-
-    values = OmegaConf.to_container(node, resolve=False) if OmegaConf.is_config(node) else node
-    unknown = unknown_keys({k: v for k, v in values.items() if k != "hydra"})
-    if unknown:
-        key, close = unknown[0]
-        hint = f" Did you mean '{close}'?" if close else ""
-        raise RunConfigError(f"unknown config key '{key}'.{hint} (kanrun train --cfg job "
-                             f"shows every key)")
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(RunConfig), node)
-        return OmegaConf.to_object(merged)
-    except OmegaConfBaseException as err:
-        message = str(err).strip().replace("\n", "; ")
-        raise RunConfigError(f"invalid config: {message}") from None
-
-
-def user_errors() -> tuple:
-    from kanrun.data import DatasetError
-    from kanrun.kan import CheckpointError, KANConfigError
-    from kanrun.pipeline import RunConfigError
-
-    return (RunConfigError, DatasetError, KANConfigError, CheckpointError)
-
-
-def execute(node, run_dir: Path, resume: bool = False) -> tuple[int, dict | None]:
-    """Check, prepare and run; returns (exit code, metrics or None)."""
-    import torch
-
-    from kanrun.pipeline import check_config, make_display, prepare, run_pipeline
-
-    try:
-        cfg = to_run_config(node)
-        check_config(cfg)  # before anything acts on it (num_threads=0 would crash torch)
-        torch.set_num_threads(int(cfg.num_threads))
-        prepared = prepare(cfg)
-    except user_errors() as err:
-        if full_error():
-            raise
-        log.error("error: %s", err)
-        return EXIT_BAD_INPUT, None
-    display = make_display(cfg.quiet, cfg.pipeline.log_every)
-    try:
-        outcome = run_pipeline(prepared, Path(run_dir), display, resume=resume)
-    except user_errors() as err:  # e.g. a resume whose checkpoint cannot be read
-        if full_error():
-            raise
-        log.error("error: %s", err)
-        return EXIT_BAD_INPUT, None
-    except Exception:
-        if full_error():
-            raise
-        log.exception("error: the run crashed (metrics.json says where); after a fix, "
-                      "continue it with: kanrun resume %s", run_dir)
-        return 1, None
-    return outcome.exit_code, outcome.metrics
+        return getattr(importlib.import_module("kanrun.pipeline.execute"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 HYDRA_FILES = (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "run.log")

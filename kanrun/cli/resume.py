@@ -12,7 +12,7 @@ import logging.config
 import sys
 from pathlib import Path
 
-from kanrun.cli.execute import EXIT_BAD_INPUT, execute
+from kanrun.cli.execute import EXIT_BAD_INPUT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,6 +67,8 @@ def main(argv: list[str]) -> int:
             print(f"{run_dir} is complete; nothing to resume", file=sys.stderr)
             return 0
     from omegaconf import OmegaConf
+
+    from kanrun.pipeline.execute import execute
 
     node = OmegaConf.load(config_path)
     if args.quiet:

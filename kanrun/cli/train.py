@@ -14,7 +14,7 @@ import hydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from kanrun.cli.execute import EXIT_BAD_INPUT, execute, remove_unstarted_run
+from kanrun.cli.execute import EXIT_BAD_INPUT, remove_unstarted_run
 
 CONFIG_PATH = "pkg://kanrun.configs"
 CONFIG_NAME = "train"
@@ -26,6 +26,8 @@ _FAILED_JOBS: list[str] = []
 def _task(cfg: DictConfig):
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
+
+    from kanrun.pipeline.execute import execute
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 
+from kanrun.common.metrics import rmse as common_rmse
+
 
 @dataclass
 class Candidate:
@@ -63,8 +65,7 @@ def rmse(expr: sympy.Expr, symbols, x: np.ndarray, y: np.ndarray) -> float:
         pred = numpy_function(expr, symbols)(x)
     except (TypeError, ValueError, ZeroDivisionError, NameError, KeyError, AttributeError):
         return math.inf
-    with np.errstate(all="ignore"):
-        value = float(np.sqrt(np.mean((pred - y) ** 2)))
+    value = common_rmse(pred, y)
     return value if math.isfinite(value) else math.inf
 
 

@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from kanrun.common.metrics import rmse
 from kanrun.kan.lbfgs import LBFGS
 
 ACTIVATIONS = {"silu": torch.nn.SiLU, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
@@ -36,7 +37,7 @@ def n_params(model: torch.nn.Module) -> int:
 
 def _rmse(model, x, y) -> float:
     with torch.no_grad():
-        return math.sqrt(float(torch.mean((model(x) - y) ** 2)))
+        return rmse(model(x), y)
 
 
 def fit_mlp(model: torch.nn.Sequential, data: dict, steps: int) -> dict:

@@ -15,8 +15,8 @@ def pipeline_job(job: dict) -> dict:
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
-    from kanrun.cli.execute import execute
     from kanrun.pipeline import register_configs
+    from kanrun.pipeline.execute import execute
 
     run_dir = Path(job["run_dir"])
     if run_dir.exists():  # a run that stopped half-way: start it again

@@ -6,11 +6,11 @@ cache) and returns JSON-safe numbers.
 
 from __future__ import annotations
 
-import math
 import time
 
 import torch
 
+from kanrun.common.metrics import rmse
 from kanrun.data import load_dataset
 from kanrun.kan import KAN, NonFiniteLossError
 
@@ -26,7 +26,7 @@ def dataset(spec: dict) -> dict:
 
 def _rmse(model, x, y) -> float:
     with torch.no_grad():
-        return math.sqrt(float(torch.mean((model(x) - y) ** 2)))
+        return rmse(model(x), y)
 
 
 def kan_schedule(job: dict) -> dict:

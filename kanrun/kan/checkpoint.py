@@ -7,11 +7,11 @@ Tensors are stored on the CPU (no device baked in); files are written atomically
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from kanrun.common.atomic import write_with
 
 FORMAT = "kanrun.KAN"
 VERSION = 1
@@ -34,16 +34,8 @@ def model_to_dict(model) -> dict:
 
 def save_model(model, path) -> None:
     """Write ``model`` to ``path`` atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(model_to_dict(model), tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    blob = model_to_dict(model)
+    write_with(path, lambda tmp: torch.save(blob, tmp))
 
 
 def model_from_dict(blob: dict, device=None):

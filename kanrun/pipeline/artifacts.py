@@ -1,7 +1,7 @@
 """Files of a run folder, each written atomically (a temporary file renamed into place).
 
 A reader (a sweep report, a crashed run's resume) never sees half a file: either the old
-version or the new one.
+version or the new one (`kanrun.common.atomic`).
 """
 
 from __future__ import annotations
@@ -10,34 +10,13 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
+
+from kanrun.common.atomic import write_text
 
 LOSS_COLUMNS = ("stage", "step", "grid", "train_rmse", "test_rmse", "reg", "seconds")
 STAGE_COLUMNS = ("stage", "width", "n_params", "n_edges", "grid", "train_rmse", "test_rmse",
                  "seconds", "status")
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode("utf-8"))
-
 
 def _json_safe(value):
     if isinstance(value, float) and not math.isfinite(value):

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import sympy
 
+from kanrun.common.metrics import rmse
 from kanrun.data import DatasetBundle
 from kanrun.data.strict import STRICT_TOLERANCE, relative_error
 from kanrun.discover import discover
@@ -62,7 +63,7 @@ def check_discovery(cfg, bundle: DatasetBundle) -> None:
 
 def _rmse(expr, symbols, x, y) -> float | None:
     try:
-        value = float(np.sqrt(np.mean((numpy_function(expr, symbols)(x) - y) ** 2)))
+        value = rmse(numpy_function(expr, symbols)(x), y)
     except (TypeError, ValueError, NameError, ZeroDivisionError):
         return None
     return value if math.isfinite(value) else None

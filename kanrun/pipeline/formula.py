@@ -14,6 +14,7 @@ from pathlib import Path
 import sympy
 import torch
 
+from kanrun.common.metrics import rmse
 from kanrun.data import DatasetBundle, DatasetError, recovered, torch_function
 
 from . import artifacts
@@ -208,7 +209,7 @@ def _test_rmse(expr, names, data, column: int) -> float | None:
         x = data["test_input"].to(torch.float64).cpu()
         y = data["test_label"].to(torch.float64).cpu()[:, column]
         with torch.no_grad():
-            value = float(torch.sqrt(torch.mean((fn(x) - y) ** 2)))
+            value = rmse(fn(x), y)
     except (DatasetError, RuntimeError, TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None

@@ -9,7 +9,7 @@ import io
 import logging
 from pathlib import Path
 
-from . import artifacts
+from kanrun.common.atomic import write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def save_figure(fig, path: Path) -> None:
         FigureCanvasAgg(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    artifacts.write_bytes(path, buffer.getvalue())
+    write_bytes(path, buffer.getvalue())
 
 
 def plain_log_ticks(axis) -> None:

@@ -12,13 +12,12 @@ Files written into ``out``: ``summary.csv``, ``summary.md``, ``pareto.png``,
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from kanrun.common.atomic import write_text
 from kanrun.report.pareto import pareto_front
 from kanrun.report.runs import ReportInputError, find_run_dirs, read_run
 from kanrun.report.summary import failures, sort_table, summary_table
@@ -50,10 +49,7 @@ class Report:
 
 def _write_text(path: Path, text: str) -> None:
     """Write atomically (a report may be rebuilt while someone reads it)."""
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
-                                     suffix=".tmp") as handle:
-        handle.write(text)
-    os.replace(handle.name, path)
+    write_text(path, text)
 
 
 def build_report(paths: list[str | Path], out: str | Path, sort: str = "test_rmse",

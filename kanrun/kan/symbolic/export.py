@@ -23,6 +23,9 @@ import numpy as np
 import sympy
 import torch
 
+from kanrun.common.metrics import rmse
+from kanrun.common.parse import parse_formula
+
 from .library import get_function
 
 SIMPLIFY_MAX_OPS = 20  # sympy.simplify is only tried below this many operations
@@ -225,8 +228,6 @@ def formula_from_json(text: str):
 
     Parsed with kanrun's whitelist parser (never ``eval``), so untrusted files are safe.
     """
-    from kanrun.data.parse import parse_formula
-
     try:
         blob = json.loads(text)
         names = [str(v) for v in blob["variables"]]
@@ -274,7 +275,7 @@ def formula_rmse(exprs, x, y, var_names=None) -> list[float]:
     y = torch.as_tensor(y).detach().to("cpu", torch.float64).reshape(pred.shape[0], -1)
     if y.shape[1] != pred.shape[1]:
         raise FormulaError(f"y has {y.shape[1]} columns but there are {pred.shape[1]} formulas")
-    return [math.sqrt(float(((pred[:, k] - y[:, k]) ** 2).mean())) for k in range(y.shape[1])]
+    return [rmse(pred[:, k], y[:, k]) for k in range(y.shape[1])]
 
 
 __all__ = ["FormulaError", "symbolic_formula", "model_expressions", "tidy", "chop", "fold_phases",

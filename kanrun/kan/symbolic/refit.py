@@ -23,6 +23,8 @@ import numpy as np
 import sympy
 from scipy.optimize import least_squares
 
+from kanrun.common.metrics import rmse as common_rmse
+
 from .candidates import POWER, SPLINE
 from .library import get_function
 
@@ -219,10 +221,9 @@ def compile_expr(expr, variables, params, jacobian: bool = True) -> Compiled:
 
 
 def rmse(pred, y) -> float:
-    err = pred - y
-    if not np.all(np.isfinite(err)):
-        return math.inf
-    return float(np.sqrt(np.mean(err * err)))
+    """The RMSE, inf where it is not finite."""
+    value = common_rmse(pred, y)
+    return value if math.isfinite(value) else math.inf
 
 
 def refit(fn, X, y, start, free=None, max_nfev: int = 200):
