@@ -61,3 +61,17 @@ def test_a_formula_far_from_the_network_is_called_approximate(tmp_path, caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("formula_status: approximate") for m in messages[-3:])
     assert "formula approximate" in messages[-1]  # the last line says so too
+
+
+@pytest.mark.parametrize("formula_rmse, network_rmse, status", [
+    (0.010, 0.008, "accurate"),  # as good as the network, and far below the spread
+    (0.050, 0.010, "approximate"),  # 5x the network
+    (0.200, 0.150, "approximate"),  # as good as a poor network: still not the law
+])
+def test_judge_compares_with_the_network_and_the_data(formula_rmse, network_rmse, status):
+    from kanrun.pipeline.formula import Formula, FormulaOutput, judge
+
+    labels = torch.linspace(-1.7, 1.7, 101).reshape(-1, 1)  # spread ~1
+    formula = Formula(variables=["x1"], network_rmse=network_rmse,
+                      outputs=[FormulaOutput(name="y", expr=None, test_rmse=formula_rmse)])
+    assert judge(formula, labels) == status

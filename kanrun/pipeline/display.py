@@ -111,8 +111,8 @@ def _log_result(formula, metrics: dict) -> None:
         if metrics.get("formula_status") == "approximate":
             if metrics.get("network_test_rmse") is not None:
                 log.warning("formula_status: approximate - the formula's test RMSE %s is far "
-                            "from the network's %s; the network remains the result (see "
-                            "formulas.csv)", _fmt(metrics.get("formula_test_rmse")),
+                            "from the network's %s or from the data (see formulas.csv); it is "
+                            "not the law", _fmt(metrics.get("formula_test_rmse")),
                             _fmt(metrics.get("network_test_rmse")))
             else:
                 log.warning("formula_status: approximate - the formula's test RMSE %s is far "

@@ -170,16 +170,26 @@ def _logit_formula(exprs, bundle: DatasetBundle, names: list[str]) -> Formula:
 APPROXIMATE_FACTOR = 2.0  # a formula more than this many times the network's error is approximate
 
 
+POOR_FIT = 0.1  # a formula off by this share of the labels' spread explains little of them
+
+
 def judge(formula: Formula, test_label) -> str | None:
     """``accurate`` when every output's formula is within APPROXIMATE_FACTOR of the
-    network's test RMSE (plus a float64 floor), ``approximate`` otherwise; None when the
-    network's error is unknown."""
+    network's test RMSE (plus a float64 floor) and within POOR_FIT of its labels' spread
+    (a poor network does not make its formula the law); ``approximate`` otherwise; None
+    when the network's error is unknown."""
     if formula.network_rmse is None or not math.isfinite(formula.network_rmse):
         return formula.status
-    floor = 1e-9 * float(test_label.to(torch.float64).std()) if test_label.numel() > 1 else 0.0
-    limit = APPROXIMATE_FACTOR * formula.network_rmse + floor
-    ok = all(o.test_rmse is not None and o.test_rmse <= limit for o in formula.outputs)
-    return "accurate" if ok else "approximate"
+    labels = test_label.to(torch.float64).reshape(test_label.shape[0], -1)
+    for j, out in enumerate(formula.outputs):
+        column = labels[:, min(j, labels.shape[1] - 1)]
+        spread = float(column.std()) if column.numel() > 1 else 0.0
+        limit = APPROXIMATE_FACTOR * formula.network_rmse + 1e-9 * spread
+        if spread > 0:
+            limit = min(limit, POOR_FIT * spread)
+        if out.test_rmse is None or not out.test_rmse <= limit:
+            return "approximate"
+    return "accurate"
 
 
 def _search(model, bundle, names, exprs, formula: Formula, seconds: float,
