@@ -6,26 +6,13 @@ import numpy as np
 import pytest
 import sympy
 import torch
+from test_symbolic_auto import planted
 
-from kanrun import KAN
 from kanrun.kan.symbolic.candidates import edge_candidates, fit_power
 from kanrun.kan.symbolic.pareto import FormulaCandidate, ParetoFront, complexity
 from kanrun.kan.symbolic.refit import compile_expr, refit, rmse
 from kanrun.kan.symbolic.search import formula_from_model
 from kanrun.kan.symbolic.snap import simple_values, snap_constants
-
-
-def planted(width, edges, seed=0):
-    """Splines zeroed, numeric masks live, planted symbolic parts (what a trained model
-    looks like to the search): edge (l, i, j) -> (name, (a, b, c, d))."""
-    m = KAN(width, grid=5, k=3, seed=seed, dtype=torch.float64)
-    with torch.no_grad():
-        for layer in m.layers:
-            layer.coef.zero_()
-            layer.scale_base.zero_()
-    for (l, i, j), (name, params) in edges.items():
-        m.layers[l].symbolic.set_edge(i, j, name, params)
-    return m
 
 
 def _x(n, d, seed=0, lo=-1.0, hi=1.0):

@@ -121,36 +121,11 @@ class LBFGS:
         return float(loss.detach()), flat.detach().cpu().numpy().astype(np.float64)
 
     def _direction(self, g):
-        """-H g: the two-loop recursion, its dot products taken from S S-Y products.
-
-        With ``sy[i][j] = s_i . y_j`` the first loop's ``s_i . q`` and the second's
-        ``y_i . r`` follow from scalars, so the vectors are touched by four products only.
-        """
+        """-H g by :func:`two_loop` on this optimizer's history."""
         c = self.count
         if c == 0:
             return -g
-        S, Y, rho, gamma = self.S[:c], self.Y[:c], self.rho, self.gamma
-        sy = (S @ Y.T).tolist()
-        sq = (S @ g).tolist()
-        alpha = [0.0] * c
-        for i in range(c - 1, -1, -1):  # q = -g - sum_{j>i} alpha_j y_j
-            row, t = sy[i], -sq[i]
-            for j in range(i + 1, c):
-                t -= alpha[j] * row[j]
-            alpha[i] = t * rho[i]
-        q = np.asarray(alpha) @ Y
-        q += g
-        q *= -1.0
-        yq = (Y @ q).tolist()
-        step = []
-        for i in range(c):  # r = gamma q + sum_{j<i} (alpha_j - beta_j) s_j
-            t = gamma * yq[i]
-            for j in range(i):
-                t += step[j] * sy[j][i]
-            step.append(alpha[i] - t * rho[i])
-        q *= gamma
-        q += np.asarray(step) @ S
-        return q
+        return two_loop(self.S[:c], self.Y[:c], self.rho, self.gamma, g)
 
     def _push(self, s, y, ys):
         c = self.count
@@ -266,3 +241,35 @@ class LBFGS:
             if abs(loss - self.loss_prev) < self.tol_change:
                 break
         return loss
+
+
+def two_loop(S, Y, rho, gamma: float, g):
+    """-H g: the L-BFGS two-loop recursion, its dot products taken from S Y products.
+
+    ``S``, ``Y`` (c, n) hold the last c pairs (oldest first), ``rho[i] = 1 / (y_i . s_i)``.
+    With ``sy[i][j] = s_i . y_j`` the first loop's ``s_i . q`` and the second's ``y_i . r``
+    follow from scalars, so the vectors are touched by four products only. The solo and
+    the batched optimizer both call this, so their iterates agree to the last bit.
+    """
+    c = len(rho)
+    sy = (S @ Y.T).tolist()
+    sq = (S @ g).tolist()
+    alpha = [0.0] * c
+    for i in range(c - 1, -1, -1):  # q = -g - sum_{j>i} alpha_j y_j
+        row, t = sy[i], -sq[i]
+        for j in range(i + 1, c):
+            t -= alpha[j] * row[j]
+        alpha[i] = t * rho[i]
+    q = np.asarray(alpha) @ Y
+    q += g
+    q *= -1.0
+    yq = (Y @ q).tolist()
+    step = []
+    for i in range(c):  # r = gamma q + sum_{j<i} (alpha_j - beta_j) s_j
+        t = gamma * yq[i]
+        for j in range(i):
+            t += step[j] * sy[j][i]
+        step.append(alpha[i] - t * rho[i])
+    q *= gamma
+    q += np.asarray(step) @ S
+    return q

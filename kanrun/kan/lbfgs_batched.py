@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .lbfgs import two_loop
+
 _START, _BRACKET, _ZOOM, _DONE = 0, 1, 2, 3
 
 
@@ -319,27 +321,6 @@ class BatchedLBFGS:
             if c == 0:
                 out[r] = -g[r]
                 continue
-            S, Y, rho, gamma = self.S[j, :c], self.Y[j, :c], self.rho[j].tolist(), float(
-                self.gamma[j])
-            sy = (S @ Y.T).tolist()
-            sq = (S @ g[r]).tolist()
-            alpha = [0.0] * c
-            for i in range(c - 1, -1, -1):
-                row, t = sy[i], -sq[i]
-                for k in range(i + 1, c):
-                    t -= alpha[k] * row[k]
-                alpha[i] = t * rho[i]
-            q = np.asarray(alpha) @ Y
-            q += g[r]
-            q *= -1.0
-            yq = (Y @ q).tolist()
-            step = []
-            for i in range(c):
-                t = gamma * yq[i]
-                for k in range(i):
-                    t += step[k] * sy[k][i]
-                step.append(alpha[i] - t * rho[i])
-            q *= gamma
-            q += np.asarray(step) @ S
-            out[r] = q
+            out[r] = two_loop(self.S[j, :c], self.Y[j, :c], self.rho[j].tolist()[:c],
+                              float(self.gamma[j]), g[r])
         return out
