@@ -18,17 +18,9 @@ import torch
 from torch import nn
 
 from . import spline
-from .kernels import SplineLayerFunction, silu
+from .kernels import SplineLayerFunction
+from .spec import BASE_FUNCTIONS, KANSpec
 from .symbolic.edges import SymbolicEdges
-
-BASE_FUNCTIONS = {
-    "silu": silu,
-    "identity": lambda x: x,
-    "zero": torch.zeros_like,
-    "tanh": torch.tanh,
-    "gelu": torch.nn.functional.gelu,
-    "softplus": torch.nn.functional.softplus,
-}
 
 
 class KANLayerError(ValueError):
@@ -38,45 +30,30 @@ class KANLayerError(ValueError):
 class KANLayer(nn.Module):
     """A KAN layer with B-spline activations plus a residual base function on each edge."""
 
-    def __init__(
-        self,
-        in_dim: int,
-        out_dim: int,
-        grid: int = 5,
-        k: int = 3,
-        noise_scale: float = 0.5,
-        scale_base_mu: float = 0.0,
-        scale_base_sigma: float = 1.0,
-        scale_sp: float = 1.0,
-        base_fun: str = "silu",
-        grid_eps: float = 0.02,
-        grid_range=(-1.0, 1.0),
-        sp_trainable: bool = True,
-        sb_trainable: bool = True,
-        generator: torch.Generator | None = None,
-        dtype: torch.dtype | None = None,
-        device=None,
-    ):
+    def __init__(self, in_dim: int, out_dim: int, spec: KANSpec | None = None, *,
+                 generator: torch.Generator | None = None, device=None, **arguments):
+        """An ``in_dim -> out_dim`` layer with the edge settings of ``spec`` (its ``grid``,
+        ``k``, ``base_fun``, scales, ``grid_range``, ``dtype``...; the width is the model's).
+
+        ``arguments`` are KANSpec fields replacing those of ``spec`` (without a spec:
+        ``KANLayer(2, 3, grid=5, k=3)`` builds one). ``generator`` draws the initial curves.
+        """
         super().__init__()
         if in_dim < 1 or out_dim < 1:
             raise KANLayerError(
                 f"a layer needs at least one input and output, got {in_dim}->{out_dim}")
-        if int(grid) < 1:
-            raise KANLayerError(f"grid must be a positive number of intervals, got {grid}")
-        if int(k) < 0:
-            raise KANLayerError(f"spline order k must be >= 0, got {k}")
-        if base_fun not in BASE_FUNCTIONS:
-            raise KANLayerError(
-                f"unknown base_fun {base_fun!r}; choose one of {sorted(BASE_FUNCTIONS)}"
-            )
-        lo, hi = float(grid_range[0]), float(grid_range[1])
-        if not hi > lo:
-            raise KANLayerError(f"grid_range must be [low, high] with low < high, got {grid_range}")
-        dtype = dtype or torch.get_default_dtype()
-        self.in_dim, self.out_dim, self.num, self.k = int(in_dim), int(out_dim), int(grid), int(k)
-        self.base_fun_name = base_fun
-        self.grid_eps = float(grid_eps)
-        knots = spline.uniform_grid(in_dim, self.num, (lo, hi), dtype=torch.float64, device=device)
+        if spec is None:
+            spec = KANSpec(width=[int(in_dim), int(out_dim)], **arguments)
+        elif arguments:
+            spec = spec.replace(**arguments)
+        self.spec = spec
+        dtype = spec.torch_dtype
+        self.in_dim, self.out_dim = int(in_dim), int(out_dim)
+        self.num, self.k = spec.grid, spec.k
+        self.base_fun_name = spec.base_fun
+        self.grid_eps = spec.grid_eps
+        knots = spline.uniform_grid(in_dim, self.num, spec.grid_range, dtype=torch.float64,
+                                    device=device)
         grid_t = spline.extend_grid(knots, self.k)
         self.register_buffer("grid", grid_t.to(dtype))
         self.register_buffer("mask", torch.ones(in_dim, out_dim, dtype=dtype, device=device))
@@ -85,18 +62,20 @@ class KANLayer(nn.Module):
             return torch.rand(*shape, generator=generator, dtype=torch.float64).to(device)
 
         # small random curves: noise at the grid points, fitted by least squares
-        if noise_scale:
-            noise = (rand(self.num + 1, in_dim, out_dim) - 0.5) * noise_scale / self.num
+        if spec.noise_scale:
+            noise = (rand(self.num + 1, in_dim, out_dim) - 0.5) * spec.noise_scale / self.num
             coef = spline.curve_to_coef(knots.t(), noise, grid_t, self.k, ridge=1e-8)
         else:
             coef = torch.zeros(in_dim, out_dim, self.num + self.k, dtype=torch.float64,
                                device=device)
         self.coef = nn.Parameter(coef.to(dtype))
         root = 1.0 / math.sqrt(in_dim)
-        sb = scale_base_mu * root + scale_base_sigma * (rand(in_dim, out_dim) * 2 - 1) * root
-        self.scale_base = nn.Parameter(sb.to(dtype), requires_grad=sb_trainable)
-        sp = torch.full((in_dim, out_dim), scale_sp * root, dtype=torch.float64, device=device)
-        self.scale_sp = nn.Parameter(sp.to(dtype), requires_grad=sp_trainable)
+        sb = (spec.scale_base_mu * root
+              + spec.scale_base_sigma * (rand(in_dim, out_dim) * 2 - 1) * root)
+        self.scale_base = nn.Parameter(sb.to(dtype), requires_grad=spec.sb_trainable)
+        sp = torch.full((in_dim, out_dim), spec.scale_sp * root, dtype=torch.float64,
+                        device=device)
+        self.scale_sp = nn.Parameter(sp.to(dtype), requires_grad=spec.sp_trainable)
         self.symbolic = SymbolicEdges(in_dim, out_dim, dtype=dtype, device=device)
 
     # ------------------------------------------------------------------ forward
@@ -267,14 +246,16 @@ class KANLayer(nn.Module):
             new.coef.copy_(coef)
         return new
 
+    def _copy_spec(self, **changes) -> KANSpec:
+        """This layer's spec as it stands now (current dtype, trainability), changed."""
+        return self.spec.replace(
+            noise_scale=0.0, dtype=self.coef.dtype, sp_trainable=self.scale_sp.requires_grad,
+            sb_trainable=self.scale_base.requires_grad, **changes)
+
     def _empty_like(self, num: int) -> KANLayer:
         """A layer with this one's settings and values, but ``num`` intervals (coef zeroed)."""
-        new = KANLayer(
-            self.in_dim, self.out_dim, grid=num, k=self.k, noise_scale=0.0,
-            base_fun=self.base_fun_name, grid_eps=self.grid_eps,
-            sp_trainable=self.scale_sp.requires_grad, sb_trainable=self.scale_base.requires_grad,
-            dtype=self.coef.dtype, device=self.coef.device,
-        )
+        new = KANLayer(self.in_dim, self.out_dim, self._copy_spec(grid=int(num)),
+                       device=self.coef.device)
         with torch.no_grad():
             new.scale_base.copy_(self.scale_base)
             new.scale_sp.copy_(self.scale_sp)
@@ -289,12 +270,8 @@ class KANLayer(nn.Module):
         out_ids = torch.as_tensor(list(out_ids), dtype=torch.long, device=self.coef.device)
         if len(in_ids) == 0 or len(out_ids) == 0:
             raise KANLayerError("a layer must keep at least one input and one output")
-        new = KANLayer(
-            len(in_ids), len(out_ids), grid=self.num, k=self.k, noise_scale=0.0,
-            base_fun=self.base_fun_name, grid_eps=self.grid_eps,
-            sp_trainable=self.scale_sp.requires_grad, sb_trainable=self.scale_base.requires_grad,
-            dtype=self.coef.dtype, device=self.coef.device,
-        )
+        new = KANLayer(len(in_ids), len(out_ids), self._copy_spec(grid=self.num),
+                       device=self.coef.device)
         with torch.no_grad():
             new.grid.copy_(self.grid[in_ids])
             new.coef.copy_(self.coef[in_ids][:, out_ids])
