@@ -38,7 +38,8 @@ BASE_FUNCTIONS = {
 class KANConfigError(ValueError):
     """The model was configured with impossible settings; the message says what to change.
 
-    ``key`` names the offending argument (``"k"``, ``"width"``...) when there is one.
+    ``key`` names the offending argument (``"k"``, ``"width"``...) when there is one; the
+    message then starts with it (so the runner can prefix ``model.``).
     """
 
     def __init__(self, message: str, key: str | None = None):
@@ -52,7 +53,7 @@ def dtype_name(dtype) -> str:
     for name, known in DTYPES.items():
         if known == dt:
             return name
-    raise KANConfigError(f"unsupported dtype {dtype}; use one of {sorted(DTYPES)}", "dtype")
+    raise KANConfigError(f"dtype must be one of {sorted(DTYPES)}, got {dtype}", "dtype")
 
 
 def resolve_dtype(dtype) -> torch.dtype:
@@ -63,7 +64,7 @@ def resolve_dtype(dtype) -> torch.dtype:
         return dtype
     name = str(dtype).replace("torch.", "")
     if name not in DTYPES:
-        raise KANConfigError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPES)}", "dtype")
+        raise KANConfigError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}", "dtype")
     return DTYPES[name]
 
 
@@ -77,17 +78,18 @@ def normalize_width(width) -> tuple[tuple[int, int], ...]:
         if isinstance(entry, (list, tuple)):
             if len(entry) != 2:
                 raise KANConfigError(
-                    f"a width entry must be n or [n_sum, n_mult], got {entry!r}", "width")
+                    f"width: an entry must be n or [n_sum, n_mult], got {entry!r}", "width")
             n_sum, n_mult = int(entry[0]), int(entry[1])
         else:
             n_sum, n_mult = int(entry), 0
         if n_sum < 0 or n_mult < 0 or n_sum + n_mult < 1:
             raise KANConfigError(
-                f"every layer needs at least one node, got {entry!r} in {list(width)!r}", "width")
+                f"width: every layer needs at least one node, got {entry!r} in {list(width)!r}",
+                "width")
         out.append((n_sum, n_mult))
     if out[0][1] or out[-1][1]:
-        raise KANConfigError("the input and output layers cannot have multiplication nodes",
-                             "width")
+        raise KANConfigError(
+            "width: the input and output layers cannot have multiplication nodes", "width")
     return tuple(out)
 
 
@@ -106,7 +108,8 @@ def normalize_arity(width, mult_arity) -> tuple[tuple[int, ...], ...]:
         raise KANConfigError("mult_arity must be an int or one list of arities per layer, "
                              "one entry per multiplication node", "mult_arity")
     if any(a < 2 for row in ar for a in row):
-        raise KANConfigError("every multiplication node needs an arity >= 2", "mult_arity")
+        raise KANConfigError("mult_arity: every multiplication node needs an arity >= 2",
+                             "mult_arity")
     return tuple(ar)
 
 
@@ -147,15 +150,14 @@ class KANSpec:
         for name in ("sp_trainable", "sb_trainable", "affine_trainable"):
             fix[name] = bool(getattr(self, name))
         if fix["grid"] < 1:
-            raise KANConfigError(
-                f"grid must be a positive number of intervals, got {self.grid}", "grid")
+            raise KANConfigError(f"grid must be at least 1 interval, got {self.grid}", "grid")
         if fix["k"] < 1:
             raise KANConfigError(f"k (the spline order) must be at least 1, got {self.k}", "k")
         if fix["seed"] < 0:
             raise KANConfigError(f"seed must be a non-negative integer, got {self.seed}", "seed")
         if self.base_fun not in BASE_FUNCTIONS:
-            raise KANConfigError(f"unknown base_fun {self.base_fun!r}; choose one of "
-                                 f"{sorted(BASE_FUNCTIONS)}", "base_fun")
+            raise KANConfigError(f"base_fun must be one of {sorted(BASE_FUNCTIONS)}, got "
+                                 f"{self.base_fun!r}", "base_fun")
         rng = self.grid_range
         if not isinstance(rng, (list, tuple)) or len(rng) != 2 or not float(rng[0]) < float(rng[1]):
             raise KANConfigError(f"grid_range must be [low, high] with low < high, got "
@@ -203,8 +205,8 @@ class KANSpec:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise KANConfigError(f"unknown model argument(s) {unknown}; known: {sorted(names)}",
-                                 unknown[0])
+            raise KANConfigError(f"{unknown[0]} is not a model argument (unknown: {unknown}; "
+                                 f"known: {sorted(names)})", unknown[0])
         return cls(**values)
 
 
@@ -214,7 +216,11 @@ def spec_fields() -> tuple[str, ...]:
 
 
 def _integer(name: str, value) -> int:
-    if isinstance(value, bool) or float(value) != int(value):
+    try:
+        whole = not isinstance(value, bool) and float(value) == int(value)
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole:
         raise KANConfigError(f"{name} must be an integer, got {value!r}", name)
     return int(value)
 
