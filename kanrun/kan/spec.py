@@ -20,10 +20,9 @@ from typing import Any
 
 import torch
 
-from .kernels import silu
+from kanrun.common.dtypes import DTYPES, torch_dtype
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-          "bfloat16": torch.bfloat16}
+from .kernels import silu
 
 BASE_FUNCTIONS = {
     "silu": silu,
@@ -60,12 +59,10 @@ def resolve_dtype(dtype) -> torch.dtype:
     """A dtype name, torch dtype or None (torch's default) -> a torch dtype."""
     if dtype is None:
         return torch.get_default_dtype()
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    name = str(dtype).replace("torch.", "")
-    if name not in DTYPES:
-        raise KANConfigError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}", "dtype")
-    return DTYPES[name]
+    try:
+        return torch_dtype(dtype)
+    except ValueError as err:
+        raise KANConfigError(str(err), "dtype") from None
 
 
 def normalize_width(width) -> tuple[tuple[int, int], ...]:

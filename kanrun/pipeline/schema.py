@@ -29,7 +29,7 @@ from kanrun.kan.spec import KANSpec
 
 STAGE_NAMES = ("train", "sparsify", "prune", "grid_extend", "auto_symbolic", "fit_symbolic")
 OPTIMIZERS = ("LBFGS", "Adam")
-DTYPES = ("float32", "float64")  # the dtypes of kanrun.kan.spec.DTYPES a run accepts
+DTYPES = ("float32", "float64")  # of kanrun.common.dtypes.DTYPES, those a run accepts
 
 
 # The `model` group: the fields of kanrun.kan.spec.KANSpec (names, types, pykan's defaults),
