@@ -101,6 +101,9 @@ def test_a_checkpoint_written_by_the_previous_code_still_loads(tmp_path):
     y = model(_tensor(doc["x"]))
     assert torch.allclose(y, _tensor(doc["y"]), rtol=1e-12, atol=1e-12)
     model.save(tmp_path / "again.pt")
+    again = torch.load(tmp_path / "again.pt", weights_only=True)
+    assert again["version"] == 2 and "layers.1.knots" in again["state"]
+    assert not any(k.endswith(".grid") for k in again["state"])
     assert torch.equal(load_model(tmp_path / "again.pt")(_tensor(doc["x"])), y)
 
 

@@ -7,6 +7,9 @@ Saved with ``torch.save`` but holding only tensors, numbers, strings, lists and 
 ``torch.load(..., weights_only=True)`` reads them without unpickling arbitrary objects.
 Tensors are stored on the CPU (no device baked in); files are written atomically.
 
+Versions: 1 named each layer's knot vector ``layers.N.grid`` in ``state``; 2 names it
+``layers.N.knots`` (version-1 files are read by renaming those keys).
+
 This module knows the file format only; :func:`kanrun.kan.model.load_model` and
 :func:`~kanrun.kan.model.save_model` are the entry points (the model class is passed in, so
 this module sits below the model).
@@ -23,7 +26,7 @@ from kanrun.common.atomic import write_with
 from .spec import KANSpec
 
 FORMAT = "kanrun.KAN"
-VERSION = 1
+VERSION = 2
 
 
 class CheckpointError(ValueError):
@@ -41,7 +44,7 @@ def model_to_dict(model) -> dict:
         "format": FORMAT,
         "version": VERSION,
         "config": model.spec.as_dict(),
-        "grids": [layer.num for layer in model.layers],
+        "grids": [layer.n_intervals for layer in model.layers],
         "symbolic": [[list(row) for row in layer.symbolic.names] for layer in model.layers],
         "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
@@ -76,15 +79,23 @@ def model_from_dict(blob: dict, model_class, device=None):
         model = model_class.from_spec(spec.replace(noise_scale=0.0))
         model.spec = spec
         for l, num in enumerate(blob.get("grids", [spec.grid] * spec.depth)):
-            if num != model.layers[l].num:
+            if num != model.layers[l].n_intervals:
                 model.layers[l] = model.layers[l]._empty_like(int(num))
         for l, names in enumerate(blob.get("symbolic", [])):
             model.layers[l].symbolic.names = [list(map(str, row)) for row in names]
             model.layers[l].symbolic._names_version += 1
-        model.load_state_dict(blob["state"])
+        model.load_state_dict(_current_state(blob["state"], int(blob.get("version", 1))))
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"checkpoint does not match a KAN: {err}") from err
     return model.to(device) if device is not None else model
+
+
+def _current_state(state: dict, version: int) -> dict:
+    """A state dict of an older version with today's names."""
+    if version >= 2:
+        return state
+    return {(k[:-len(".grid")] + ".knots" if k.startswith("layers.") and k.endswith(".grid")
+             else k): v for k, v in state.items()}
 
 
 __all__ = ["CheckpointError", "FORMAT", "VERSION", "model_to_dict", "model_from_dict", "read",

@@ -254,13 +254,13 @@ class KANNetwork(nn.Module):
         y = y.to(self.dtype) if y.is_floating_point() else y
         loss = loss_fn or (lambda pred, target: torch.mean((pred - target) ** 2))
         before = float(loss(self(x), y))
-        saved = [(layer.grid.clone(), layer.coef.clone()) for layer in self.layers]
+        saved = [(layer.knots.clone(), layer.coef.clone()) for layer in self.layers]
         for alpha in GRID_MOVES:
             self._update_grid(x, alpha)
             if float(loss(self(x), y)) <= before * (1.0 + tolerance) ** 2:
                 return alpha
-            for layer, (grid, coef) in zip(self.layers, saved):
-                layer.grid.copy_(grid)
+            for layer, (knots, coef) in zip(self.layers, saved):
+                layer.knots.copy_(knots)
                 layer.coef.copy_(coef)
         return 0.0
 
