@@ -9,7 +9,8 @@ import torch
 from kanrun.kan import KAN, KANConfigError, KANLayer, KANSpec, load_model
 from kanrun.kan.layer import BASE_FUNCTIONS
 from kanrun.kan.spec import spec_fields
-from kanrun.pipeline.schema import ModelConfig
+from kanrun.pipeline import RunConfigError, check_config
+from kanrun.pipeline.schema import ModelConfig, RunConfig
 
 FIXTURE = Path(__file__).parent / "fixtures" / "kan_checkpoint_v1.json"
 
@@ -28,7 +29,7 @@ def test_spec_normalizes_and_round_trips_through_a_dict():
 
 
 @pytest.mark.parametrize("change, key", [
-    ({"k": 0}, "k"),  # the runner and the library now agree: order >= 1
+    ({"k": -1}, "k"),
     ({"grid": 0}, "grid"),
     ({"grid": 2.5}, "grid"),
     ({"base_fun": "relu6"}, "base_fun"),
@@ -43,6 +44,14 @@ def test_every_check_names_its_argument_first(change, key):
     with pytest.raises(KANConfigError) as err:
         KANSpec(**{"width": [2, 3, 1], **change})
     assert err.value.key == key and str(err.value).startswith(key)
+
+
+def test_order_zero_is_a_model_but_not_a_run():
+    model = KAN(width=[1, 1], grid=4, k=0, seed=0, dtype="float64")
+    assert model.layers[0].n_basis == 4
+    cfg = RunConfig(model=ModelConfig(width=[1, 1], k=0))
+    with pytest.raises(RunConfigError, match="model.k .* at least 1 for a run"):
+        check_config(cfg)
 
 
 def test_base_functions_are_the_spec_table():

@@ -121,7 +121,7 @@ class KANSpec:
 
     width: Any
     grid: int = 3  # spline intervals per edge at the start
-    k: int = 3  # spline order
+    k: int = 3  # spline order (0: piecewise constant)
     mult_arity: Any = 2  # an int, or one list of arities per layer
     noise_scale: float = 0.3  # size of the random initial curves
     scale_base_mu: float = 0.0
@@ -148,8 +148,8 @@ class KANSpec:
             fix[name] = bool(getattr(self, name))
         if fix["grid"] < 1:
             raise KANConfigError(f"grid must be at least 1 interval, got {self.grid}", "grid")
-        if fix["k"] < 1:
-            raise KANConfigError(f"k (the spline order) must be at least 1, got {self.k}", "k")
+        if fix["k"] < 0:  # k = 0: piecewise-constant splines (spline.py supports them)
+            raise KANConfigError(f"k (the spline order) must be at least 0, got {self.k}", "k")
         if fix["seed"] < 0:
             raise KANConfigError(f"seed must be a non-negative integer, got {self.seed}", "seed")
         if self.base_fun not in BASE_FUNCTIONS:

@@ -212,6 +212,9 @@ def _check_model(cfg: RunConfig) -> None:
         if m.hidden is not None and any(h is None for h in m.hidden):
             raise RunConfigError(f"model.hidden lists hidden layer sizes, got {list(m.hidden)}")
     model_spec(m, probe, "model.width" if m.width is not None else "model.hidden")
+    if m.k < 1:  # a run's own rule on top of KANSpec's k >= 0 (kept from before KANSpec)
+        raise RunConfigError(f"model.k (the spline order) must be at least 1 for a run, got "
+                             f"{m.k} (k=0 piecewise-constant splines: use the library)")
     _device(m.device)
 
 
