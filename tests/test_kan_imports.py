@@ -5,11 +5,14 @@ Read from the source with ``ast`` (nothing is executed), then every module is im
 
 import ast
 import importlib
+import inspect
 from pathlib import Path
 
 import pytest
 
 import kanrun
+from kanrun.kan import KAN, attribution
+from kanrun.kan import prune as pruning
 
 ROOT = Path(kanrun.__file__).parent
 KAN_DIR = ROOT / "kan"
@@ -123,3 +126,17 @@ def test_the_library_imports_neither_the_datasets_nor_the_runner():
 @pytest.mark.parametrize("name", sorted(module_name(p) for p in KAN_DIR.rglob("*.py")))
 def test_every_module_imports(name):
     importlib.import_module(name)
+
+
+def test_kan_methods_take_the_wrapped_functions_argument_names():
+    """Beyond pykan's positional arguments, a method's arguments are keyword-only and are
+    named as in the plain function it wraps."""
+    pairs = [("prune", pruning.prune), ("prune_node", pruning.prune_node),
+             ("prune_edge", pruning.prune_edge), ("prune_input", pruning.prune_input),
+             ("activation_scales", attribution.activation_scales)]
+    for method, function in pairs:
+        ours = inspect.signature(getattr(KAN, method)).parameters
+        theirs = inspect.signature(function).parameters
+        assert set(ours) - {"self"} <= set(theirs), method
+        assert all(p.kind is p.KEYWORD_ONLY for name, p in theirs.items()
+                   if name not in ("model", "x")), function.__name__

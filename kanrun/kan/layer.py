@@ -25,7 +25,7 @@ from .symbolic.edges import SymbolicEdges
 
 
 class KANLayerError(ValueError):
-    """A layer was asked for something it cannot do (bad shape, grid or function name)."""
+    """A layer was asked for something it cannot do (no inputs or outputs, a bad refine)."""
 
 
 class KANLayer(nn.Module):
