@@ -147,8 +147,8 @@ class KANNetwork(nn.Module):
 
     def _multiply_t(self, xt: torch.Tensor, l: int) -> torch.Tensor:
         """Feature-major multiplication nodes: (subnodes, batch) -> (nodes, batch)."""
-        n_sum = self.width[l + 1][0]
-        arity = self.mult_arity[l + 1]
+        n_sum = self.spec.width[l + 1][0]  # the spec's tuples: no copies on the hot path
+        arity = self.spec.mult_arity[l + 1]
         if not arity:
             return xt
         factors = xt[n_sum:]
@@ -159,7 +159,7 @@ class KANNetwork(nn.Module):
         return torch.cat([xt[:n_sum], prods], dim=0)
 
     def _check_input(self, x: torch.Tensor) -> None:
-        if x.dim() != 2 or x.shape[1] != self.width_in[0]:
+        if x.dim() != 2 or x.shape[1] != sum(self.spec.width[0]):
             raise KANConfigError(
                 f"input must have shape (batch, {self.width_in[0]}), got {tuple(x.shape)}")
 
