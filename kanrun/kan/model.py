@@ -48,7 +48,7 @@ class KAN(KANNetwork):
             raise KANConfigError(f"KAN takes at most {len(names) + 1} positional arguments")
         if len(args) == len(names) + 1:
             *args, device = args
-        for name, value in zip(names, args):
+        for name, value in zip(names, args, strict=False):
             if name in arguments:
                 raise KANConfigError(f"KAN got two values for {name}", name)
             arguments[name] = value

@@ -259,7 +259,7 @@ class KANNetwork(nn.Module):
             self._update_grid(x, alpha)
             if float(loss(self(x), y)) <= before * (1.0 + tolerance) ** 2:
                 return alpha
-            for layer, (knots, coef) in zip(self.layers, saved):
+            for layer, (knots, coef) in zip(self.layers, saved, strict=True):
                 layer.knots.copy_(knots)
                 layer.coef.copy_(coef)
         return 0.0

@@ -101,7 +101,7 @@ def normalize_arity(width, mult_arity) -> tuple[tuple[int, ...], ...]:
                              f"{mult_arity!r}", "mult_arity")
     ar = [tuple(map(int, a)) if isinstance(a, (list, tuple)) else (int(a),) * width[i][1]
           for i, a in enumerate(mult_arity)]
-    if len(ar) != len(width) or any(len(a) != w[1] for a, w in zip(ar, width)):
+    if len(ar) != len(width) or any(len(a) != w[1] for a, w in zip(ar, width, strict=True)):
         raise KANConfigError("mult_arity must be an int or one list of arities per layer, "
                              "one entry per multiplication node", "mult_arity")
     if any(a < 2 for row in ar for a in row):
@@ -181,7 +181,7 @@ class KANSpec:
     @property
     def width_subnodes(self) -> list[int]:
         """Outputs of the layer feeding each node layer (sum nodes + product factors)."""
-        return [s + sum(a) for (s, _), a in zip(self.width, self.mult_arity)]
+        return [s + sum(a) for (s, _), a in zip(self.width, self.mult_arity, strict=True)]
 
     # ------------------------------------------------------------------ copies and io
     def replace(self, **changes) -> KANSpec:
