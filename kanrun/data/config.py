@@ -30,8 +30,8 @@ class DatasetConfig:
     `seed` (one independent stream each), so the test set does not change when
     `n_train` does and a smaller training set is a prefix of a larger one.
 
-    `noise` adds Gaussian noise of standard deviation `noise * std(clean train target)`
-    (per output) to the train AND the test targets (regression); for the
+    `noise` adds Gaussian noise of standard deviation `noise * RMS(clean train target)`
+    (per output; SRBench's definition) to the train AND the test targets (regression); for the
     `moons`/`circles` classification toys it is instead the absolute standard deviation
     of Gaussian jitter added to the 2-d points.
     """

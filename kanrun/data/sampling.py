@@ -89,10 +89,13 @@ def uniform(n: int, ranges: Sequence[Range], gen: torch.Generator) -> torch.Tens
 def add_noise(
     train: torch.Tensor, test: torch.Tensor, noise: float, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Add Gaussian noise of std noise * std(clean train labels) per output column."""
+    """Add Gaussian noise of std noise * RMS(clean train labels) per output column.
+
+    The RMS (root mean square, not the standard deviation) is SRBench's definition of a
+    noise level, so `noise=0.01` here is the noise of its published tables."""
     if noise == 0:
         return train, test
-    scale = noise * train.std(dim=0, unbiased=False)
+    scale = noise * train.square().mean(dim=0).sqrt()
     train = train + scale * torch.randn(
         train.shape, generator=generator(seed, TRAIN_NOISE), dtype=train.dtype
     )
