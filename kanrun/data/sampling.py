@@ -105,6 +105,22 @@ def add_noise(
     return train, test
 
 
+def noisy_splits(
+    config: DatasetConfig,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """The four tensors of a regression dataset: `config.noise` added to the labels, all
+    cast to `config.dtype`."""
+    train_y, test_y = add_noise(train_y, test_y, config.noise, config.seed)
+    dtype = torch_dtype(config.dtype)
+    splits = {"train_input": train_x, "train_label": train_y,
+              "test_input": test_x, "test_label": test_y}
+    return {key: value.to(dtype) for key, value in splits.items()}
+
+
 def check_finite(label: str, x: torch.Tensor, y: torch.Tensor, names: Sequence[str]) -> None:
     """Raise DatasetError when some labels are NaN/inf, showing one offending point."""
     bad = ~torch.isfinite(y).reshape(y.shape[0], -1).all(dim=1)
@@ -141,15 +157,8 @@ def sample_function_dataset(
         test_y = _as_columns(function(test_x))
     check_finite(label, train_x, train_y, input_names)
     check_finite(label, test_x, test_y, input_names)
-    train_y, test_y = add_noise(train_y, test_y, config.noise, config.seed)
-    dtype = torch_dtype(config.dtype)
     return DatasetBundle(
-        data={
-            "train_input": train_x.to(dtype),
-            "train_label": train_y.to(dtype),
-            "test_input": test_x.to(dtype),
-            "test_label": test_y.to(dtype),
-        },
+        data=noisy_splits(config, train_x, train_y, test_x, test_y),
         input_names=list(input_names),
         output_names=list(output_names),
         truth=truth,
