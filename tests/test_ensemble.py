@@ -71,7 +71,7 @@ def test_stack_loss_and_gradient_match_autograd(kind):
 
 
 def test_torch_stack_fit_converges(monkeypatch):
-    monkeypatch.setattr(ensemble_module, "numpy_capable", lambda model: False)
+    monkeypatch.setattr(ensemble_module, "numpy_serves", lambda model: False)
     data = _data(0, n=300)
     ens = KANEnsemble(width=[2, 5, 1], grid=5, k=3, seeds=range(3), dtype=torch.float64)
     histories = ens.fit(data, steps=8)

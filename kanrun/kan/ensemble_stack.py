@@ -15,28 +15,15 @@ import numpy as np
 import torch
 
 from . import spline
-from .fastpath_numpy import MAX_HIDDEN_EDGES, BatchedCore, first_inputs
+from .cache import TensorCache
+from .fastpath import is_plain
+from .fastpath_numpy import BatchedCore, first_inputs
 from .fit import FitError
-from .kernels import silu
+from .kernels import silu, silu_slope
 from .layer import KANLayer
 from .penalty import layer_penalty_t
 
-
-def _supported(model) -> bool:
-    if any(arity for arity in model.mult_arity) or model._affine_active():
-        return False
-    return all(layer.base_fun_name == "silu" and not layer.symbolic.active
-               for layer in model.layers)
-
-
 CHUNK = 4  # members per NumPy evaluation (measured: 20 % faster per member than 32)
-
-
-def numpy_capable(model) -> bool:
-    """Whether the NumPy objective serves this model (as fit decides for a solo fit)."""
-    hidden = sum(layer.in_dim * layer.out_dim for layer in model.layers[1:])
-    return (model.device.type == "cpu" and model.dtype in (torch.float32, torch.float64)
-            and hidden <= MAX_HIDDEN_EDGES)
 
 
 class Stack:
@@ -45,7 +32,7 @@ class Stack:
     def __init__(self, members, datasets, lambs, lamb_l1=1.0, lamb_entropy=2.0):
         first = members[0]
         for member in members:
-            if not _supported(member):
+            if not is_plain(member):
                 raise FitError("ensembles fit plain KANs only (silu base, no multiplication "
                                "nodes, no symbolic edges, identity node maps)")
             if member.width != first.width or member.k != first.k:
@@ -82,7 +69,7 @@ class Stack:
         self.train = self._stack_data(datasets, "train")
         self.test = self._stack_data(datasets, "test")
         self.last_reg, self.last_mse = np.zeros(self.m), np.zeros(self.m)
-        self._basis_cache = {}
+        self._basis_cache = TensorCache(4)  # first layer: data -> (dense basis, sigmoid)
 
     def __len__(self) -> int:
         return self.m
@@ -133,17 +120,13 @@ class Stack:
     # ----------------------------------------------------------------- evaluation
     def _first_basis(self, xt):
         layer = self.layers[0]
-        key = (id(xt), layer.grid._version, layer.grid.data_ptr())
-        hit = self._basis_cache.get(key)
-        if hit is None:
+
+        def compute():
             vals, cols, _ = spline.fast_local_basis(xt, layer.grid, layer.k, False,
                                                     layer.tables())
-            basis = spline.dense_basis(vals, cols, layer.n_basis)
-            hit = (basis, torch.sigmoid(xt))
-            if len(self._basis_cache) >= 4:
-                self._basis_cache.pop(next(iter(self._basis_cache)))
-            self._basis_cache[key] = hit
-        return hit
+            return spline.dense_basis(vals, cols, layer.n_basis), torch.sigmoid(xt)
+
+        return self._basis_cache.get((xt, layer.grid), compute)
 
     def _layer_forward(self, l, xt, need_dx):
         """(m * in, batch) -> (m * out, batch), and what the backward pass needs."""
@@ -187,7 +170,7 @@ class Stack:
             g_basis = torch.bmm(w_sp.transpose(1, 2), gy).view(m * rows, nb, batch)
             g_x = (torch.gather(g_basis, 1, cols) * deriv).sum(1)
             g_base = torch.bmm(w_base.transpose(1, 2), gy).view(m * rows, batch)
-            g_x += g_base * (sig * (1 + xt * (1 - sig)))
+            g_x += g_base * silu_slope(xt, sig)
         return g_x, grads
 
     @torch.no_grad()

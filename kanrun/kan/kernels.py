@@ -20,6 +20,24 @@ def silu(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.silu(x)
 
 
+def silu_slope(x, sig):
+    """d silu / dx = sig (1 + x (1 - sig)) from x and sig = sigmoid(x); written with
+    operators only, so the same expression serves torch tensors and NumPy arrays."""
+    return sig * (1 + x * (1 - sig))
+
+
+# the layer's base functions b(x) by name (``KANLayer(base_fun=...)``); the autograd-free
+# objectives serve "silu" only (its slope is :func:`silu_slope`)
+BASE_FUNCTIONS = {
+    "silu": silu,
+    "identity": lambda x: x,
+    "zero": torch.zeros_like,
+    "tanh": torch.tanh,
+    "gelu": torch.nn.functional.gelu,
+    "softplus": torch.nn.functional.softplus,
+}
+
+
 def layer_forward(xt, base_t, coef, scale_base, scale_sp, mask, grid, tables, k, basis_t,
                   need_dx: bool):
     """Returns ``(y_t, saved)``. ``base_t`` None means silu, computed (and later
@@ -60,8 +78,8 @@ def layer_backward(saved, gy, need):
     if need[0]:
         g_basis = (w_sp @ gy).view(in_dim, n_basis, -1)
         g_x = (torch.gather(g_basis, 1, cols) * deriv).sum(1)
-        if sig is not None:  # d silu / dx = sig * (1 + x * (1 - sig))
-            g_x = g_x + g_base * (sig * (1 + xt * (1 - sig)))
+        if sig is not None:
+            g_x = g_x + g_base * silu_slope(xt, sig)
             g_base = None
     return g_x, g_base, g_coef, g_sb, g_sp
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from . import spline
+from .kernels import silu_slope
 
 EPS = 1e-4
 LN2 = math.log(2.0)
@@ -71,7 +72,7 @@ def layer_penalty_t(layer, xt, saved, m, lamb, lamb_l1, lamb_entropy, need_dx):
     g_x = None
     if need_dx:
         d_spl = torch.bmm(coef, spline.dense_basis(deriv, cols, layer.n_basis))
-        d_base = sig * (1 + xt * (1 - sig))
+        d_base = silu_slope(xt, sig)
         g_x = (g_phi * ((sb * mask).unsqueeze(-1) * d_base.unsqueeze(1)
                         + sp_mask.unsqueeze(-1) * d_spl)).sum(1)
         # through std(x): d s_ij / d x_b = -std_ij / (sx + 0.1)^2 (x_b - mean) / ((B-1) sx)
