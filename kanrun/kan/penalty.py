@@ -46,11 +46,12 @@ def layer_penalty_t(layer, xt, saved, m, lamb, lamb_l1, lamb_entropy, need_dx):
     """Penalty of a stacked layer (``m`` members, inputs ``xt`` (m * in, batch)) and the
     gradients of ``lamb * penalty``: ``(reg (m,), g_x (m * in, batch) or None, grads)``.
 
-    ``saved`` is the forward state of :class:`~kanrun.kan.ensemble_stack.Stack`:
-    (x, dense basis (m * in, nb, batch), silu(x), sigmoid(x), ..., cols, local derivative).
+    ``saved`` is the forward state of :func:`kanrun.kan.kernels.layer_forward`: (dense
+    basis, silu(x), ..., cols, local derivative, x, sigmoid(x)).
     """
-    _, basis, base, sig, sp_mask, _, _, cols, deriv = saved
+    basis_t, base, _, sp_mask, _, _, _, cols, deriv, _, sig = saved
     rows_all, out = layer.scale_sp.shape
+    basis = basis_t.view(rows_all, layer.n_basis, -1)  # (m * in, nb, batch)
     rows, batch = rows_all // m, xt.shape[1]
     coef, mask, sb = layer.coef, layer.mask, layer.scale_base
     spl = torch.bmm(coef, basis)  # (m * in, out, batch)
