@@ -7,7 +7,8 @@ functions serve autograd (:class:`SplineLayerFunction`), the autograd-free objec
 :mod:`kanrun.kan.fastpath` and the ensemble's stacked models
 (:class:`~kanrun.kan.ensemble_stack.Stack`, ``members`` > 1). The NumPy objective
 (:mod:`kanrun.kan.fastpath_numpy`) evaluates the same maths another way (per-interval
-polynomials) and shares the base functions and :func:`silu_slope`.
+polynomials after the first layer, NumPy's silu there), so it agrees with these to
+rounding (1e-12 in float64), not bit for bit.
 """
 
 from __future__ import annotations
