@@ -124,3 +124,6 @@ def test_uniform_closed_form_is_not_used_on_moved_knots():
     moved[1, 5] += 1e-6
     assert spline.basis_tables(moved, 3)[3] is None
     assert spline.basis_tables(grid.float(), 3)[3] is not None  # float32 knots: rounding
+    nearly = grid.clone()
+    nearly[1, 5] += 1e-3  # within bfloat16's rounding, yet no uniform grid
+    assert spline.basis_tables(nearly.to(torch.bfloat16), 3)[3] is None

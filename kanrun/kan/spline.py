@@ -171,7 +171,8 @@ def _uniform_constants(g: torch.Tensor, k: int, dtype):
     if k < 2 or n_int < 2 * k + 1:
         return None
     h = (g[:, -1:] - g[:, :1]) / n_int
-    tol = 64 * torch.finfo(dtype).eps * (g.abs().amax(1, keepdim=True) + h)
+    eps = min(torch.finfo(dtype).eps, torch.finfo(torch.float32).eps)  # half: the tables
+    tol = 64 * eps * (g.abs().amax(1, keepdim=True) + h)
     if not bool((h > 0).all()) or not bool(((g[:, 1:] - g[:, :-1] - h).abs() <= tol).all()):
         return None
     w = k + 1
