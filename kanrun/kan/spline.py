@@ -239,14 +239,15 @@ def _uniform_local_basis(xt, grid, k, with_derivative, uniform):
         if with_derivative:
             deriv = torch.addcmul(vals, deriv, u)
         vals = torch.addcmul(coef[p], vals, u)
-    cols = q.to(torch.int64).unsqueeze(0) + torch.arange(-k, 1, device=xt.device).view(-1, 1, 1)
-    inside = ((q >= 0) & (q < n_int)).unsqueeze(0)
-    live = inside & (cols >= 0) & (cols < n_basis)
-    vals = vals * live
+    # local spline r is basis j = q - k + r; it exists iff 0 <= j < n_basis (which also
+    # rules out the points outside the knots, q = -1 or n_int)
+    j = q.unsqueeze(0) + torch.arange(-k, 1, device=xt.device, dtype=xt.dtype).view(-1, 1, 1)
+    dead = (j < 0) | (j >= n_basis)
+    vals.masked_fill_(dead, 0.0)
     if with_derivative:
-        deriv = (deriv * live) * inv_h
-        deriv = deriv.transpose(0, 1)
-    return vals.transpose(0, 1), cols.clamp_(0, n_basis - 1).transpose(0, 1), deriv
+        deriv = deriv.masked_fill_(dead, 0.0).mul_(inv_h).transpose(0, 1)
+    cols = j.clamp_(0, n_basis - 1).to(torch.int64)
+    return vals.transpose(0, 1), cols.transpose(0, 1), deriv
 
 
 def dense_basis(vals: torch.Tensor, cols: torch.Tensor, n_basis: int) -> torch.Tensor:
