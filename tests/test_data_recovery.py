@@ -4,6 +4,7 @@ import pytest
 import sympy
 
 from kanrun.data import get_feynman, parse_formula, recovered, round_constants
+from kanrun.data.recovery import round_floats
 
 
 @pytest.mark.parametrize(
@@ -61,6 +62,23 @@ def test_feynman_truths_against_rewritten_forms():
         assert recovered(sympy.expand(expr), equation.expr, ranges), name
         assert recovered(2.5 * expr, equation.expr, ranges), name
         assert not recovered(expr + first, equation.expr, ranges), name
+
+
+def test_exact_rationals_grouped_differently_are_recovered():
+    # SRBench rounds only float literals: an exact 1/3 matches however it is grouped,
+    # while rounding the whole subexpression turns 1/3 into 0.333 on one side only.
+    ranges = {"n": [0.0, 1.0], "a": [0.0, 2.0], "e": [0.0, 1.0], "F": [0.0, 1.0]}
+    truth = "F*a*e*n/(-a*n/3 + 1)"
+    assert recovered("3*F*a*e*n/(3 - a*n)", truth, ranges) is True
+    assert recovered("F*a*e*n/(1 - 0.3333*a*n)", truth, ranges) is True
+    assert recovered("F*a*e*n/(1 - 0.34*a*n)", truth, ranges) is False
+    assert recovered("3*F*a*e*n/(3.1 - a*n)", truth, ranges) is False
+
+
+def test_round_floats_keeps_exact_numbers():
+    x = sympy.Symbol("x", real=True)
+    assert round_floats(sympy.pi * x + sympy.Rational(1, 3)) == sympy.pi * x + sympy.Rational(1, 3)
+    assert round_floats(3.14159 * x + 0.00005) == sympy.Rational(3142, 1000) * x
 
 
 def test_round_constants():

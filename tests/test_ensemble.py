@@ -71,7 +71,7 @@ def test_stack_loss_and_gradient_match_autograd(kind):
 
 
 def test_torch_stack_fit_converges(monkeypatch):
-    monkeypatch.setattr(ensemble_module, "numpy_capable", lambda model: False)
+    monkeypatch.setattr(ensemble_module, "numpy_serves", lambda model: False)
     data = _data(0, n=300)
     ens = KANEnsemble(width=[2, 5, 1], grid=5, k=3, seeds=range(3), dtype=torch.float64)
     histories = ens.fit(data, steps=8)
@@ -93,3 +93,19 @@ def test_bad_arguments_are_one_clear_error():
     with pytest.raises(FitError, match="grid"):
         KANEnsemble(width=[2, 2, 1], grid=[3, 4, 5], seeds=range(2))
     assert kanrun.KANEnsemble is KANEnsemble
+
+
+def test_one_member_torch_stack_is_the_plain_objective_bit_for_bit():
+    from kanrun.kan.fastpath import PlainObjective
+
+    member = KAN(width=[2, 4, 2], grid=4, k=2, seed=0, dtype=torch.float64)
+    data = _data(0, n=150, n_out=2)
+    member.update_grid(data["train_input"])
+    stack = Stack([member], [data], [0.0])
+    losses, grads = stack.loss_and_grad()
+    params = [p for layer in member.layers for p in (layer.coef, layer.scale_base,
+                                                      layer.scale_sp)]
+    loss, grad = PlainObjective(member, params).value_and_grad(data["train_input"],
+                                                                data["train_label"])
+    assert np.array_equal(grads[0], grad.numpy())  # the same kernels, the same numbers
+    assert abs(losses[0] - float(loss)) <= 1e-15 * float(loss)

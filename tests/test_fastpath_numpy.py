@@ -6,8 +6,8 @@ import torch
 
 from kanrun import KAN, create_dataset
 from kanrun.kan import fastpath_numpy
-from kanrun.kan.fastpath import PlainObjective
 from kanrun.kan.fastpath_numpy import NumpyObjective
+from kanrun.kan.objective import choose_objective
 
 
 def hellokan(x):
@@ -60,9 +60,10 @@ def test_loss_and_gradient_match_autograd(width, k, grid, dtype, tol):
             layer.scale_sp.mul_(1.3)
             layer.scale_base.add_(0.1)
     params = _params(model)
-    assert NumpyObjective.supports(model, params, loss_is_mse=True, penalty=False)
+    objective = choose_objective(model, params, loss_is_mse=True)
+    assert isinstance(objective, NumpyObjective)
     x, y = data["test_input"], data["test_label"]
-    _assert_close(NumpyObjective(model, params)(x, y), _reference(model, params, x, y), tol)
+    _assert_close(objective.value_and_grad(x, y), _reference(model, params, x, y), tol)
 
 
 def test_parameter_order_and_frozen_scales():
@@ -70,7 +71,8 @@ def test_parameter_order_and_frozen_scales():
     model = KAN(width=[2, 4, 1], grid=4, k=3, seed=0, dtype=torch.float64, sb_trainable=False)
     params = _params(model)[::-1]  # any order: the gradient follows the parameter list
     x, y = data["test_input"], data["test_label"]
-    _assert_close(NumpyObjective(model, params)(x, y), _reference(model, params, x, y), 1e-12)
+    _assert_close(NumpyObjective(model, params).value_and_grad(x, y),
+                  _reference(model, params, x, y), 1e-12)
 
 
 def test_grid_update_and_new_data_are_picked_up():
@@ -79,41 +81,53 @@ def test_grid_update_and_new_data_are_picked_up():
     params = _params(model)
     objective = NumpyObjective(model, params)
     x, y = data["test_input"], data["test_label"]
-    objective(x, y)
+    objective.value_and_grad(x, y)
     model.update_grid(data["train_input"])  # knots and coefficients change in place
-    _assert_close(objective(x, y), _reference(model, params, x, y), 1e-12)
+    _assert_close(objective.value_and_grad(x, y), _reference(model, params, x, y), 1e-12)
     with torch.no_grad():
         params[0].mul_(0.5)
         x.mul_(0.9)  # in-place change of the data: its cached basis is rebuilt
-    _assert_close(objective(x, y), _reference(model, params, x, y), 1e-12)
+    _assert_close(objective.value_and_grad(x, y), _reference(model, params, x, y), 1e-12)
     x2, y2 = data["train_input"][:123], data["train_label"][:123]
-    _assert_close(objective(x2, y2), _reference(model, params, x2, y2), 1e-12)
+    _assert_close(objective.value_and_grad(x2, y2), _reference(model, params, x2, y2), 1e-12)
 
 
-def test_supports_only_small_plain_cpu_models():
+def test_choose_objective_follows_its_rule():
+    def kind(model, **kw):
+        chosen = choose_objective(model, _params(model), **{"loss_is_mse": True, **kw})
+        return type(chosen).__name__
+
     small = KAN(width=[2, 5, 1], grid=5, k=3)
-    assert NumpyObjective.supports(small, _params(small), True, False)
-    assert not NumpyObjective.supports(small, _params(small), True, True)
-    assert not NumpyObjective.supports(small, _params(small), False, False)
-    wide_input = KAN(width=[12, 20, 1], grid=3, k=3)
-    assert NumpyObjective.supports(wide_input, _params(wide_input), True, False)
-    big = KAN(width=[2, 8, 8], grid=3, k=3)
-    assert not NumpyObjective.supports(big, _params(big), True, False)
-    assert PlainObjective.supports(big, _params(big), True, False)
-    mult = KAN(width=[2, [1, 1], 1])
-    assert not NumpyObjective.supports(mult, _params(mult), True, False)
+    assert kind(small) == "NumpyObjective"
+    assert kind(small, lamb=0.01) == "NumpyObjective"  # L1 + entropy: part of it
+    assert kind(small, lamb=0.01, lamb_coef=1.0) == "NoneType"  # coefficient penalty
+    assert kind(small, lamb=0.0, lamb_coef=1.0) == "NumpyObjective"  # lamb 0: no penalty
+    assert kind(small, loss_is_mse=False) == "NoneType"
+    wide_input = KAN(width=[12, 20, 1], grid=3, k=3)  # the first layer's width is free
+    assert kind(wide_input) == "NumpyObjective"
+    big = KAN(width=[2, 8, 8], grid=3, k=3)  # 64 hidden edges
+    assert kind(big) == "PlainObjective"
+    assert kind(big, lamb=0.01) == "NoneType"
+    assert kind(KAN(width=[2, [1, 1], 1])) == "NoneType"  # multiplication nodes
+    assert kind(KAN(width=[2, 3, 1], base_fun="tanh")) == "NoneType"
+    affine = KAN(width=[2, 3, 1], grid=3, k=3)
+    with torch.no_grad():
+        affine.node_bias[0].add_(0.5)
+    assert kind(affine) == "NoneType"
+    outsider = torch.nn.Parameter(torch.zeros(3))
+    assert choose_objective(small, [*_params(small), outsider], loss_is_mse=True) is None
 
 
 def test_fit_reaches_paper_accuracy_with_numpy_objective(monkeypatch):
     data = create_dataset(hellokan, n_var=2, train_num=1000, test_num=1000, seed=0)
     used = []
-    original = NumpyObjective.__call__
+    original = NumpyObjective.value_and_grad
 
     def spy(self, x, y):
         used.append(1)
         return original(self, x, y)
 
-    monkeypatch.setattr(NumpyObjective, "__call__", spy)
+    monkeypatch.setattr(NumpyObjective, "value_and_grad", spy)
     histories = [KAN(width=[2, 5, 1], grid=5, k=3, seed=0).fit(data, opt="LBFGS", steps=20)
                  for _ in range(2)]
     assert used
@@ -159,14 +173,14 @@ def test_penalized_loss_and_gradient_match_autograd(width, k, grid):
     params = _params(model)
     x, y = data["test_input"], data["test_label"]
     objective = NumpyObjective(model, params, penalty=(0.01, 1.0, 2.0))
-    loss, grad = objective(x, y)
+    loss, grad = objective.value_and_grad(x, y)
     ref_loss, ref_grad, ref_mse, ref_reg = _reference_penalized(model, params, x, y, 0.01)
     assert abs(loss - ref_loss) <= 1e-12 * ref_loss
     assert abs(objective.last_mse - ref_mse) <= 1e-12 * ref_mse
     assert abs(objective.last_reg - ref_reg) <= 1e-12 * ref_reg
     assert np.abs(grad - ref_grad).max() <= 1e-12 * np.abs(ref_grad).max()
     # the penalty's own gradient is a sizeable part: without it the comparison fails
-    plain, _ = NumpyObjective(model, params)(x, y)
+    plain, _ = NumpyObjective(model, params).value_and_grad(x, y)
     assert abs(plain - ref_loss) > 1e-4 * ref_loss
 
 
@@ -174,13 +188,13 @@ def test_penalized_fit_uses_the_numpy_objective_and_reports_reg(monkeypatch):
     data = create_dataset(hellokan, n_var=2, train_num=300, test_num=300, seed=0,
                           dtype=torch.float64)
     used = []
-    original = NumpyObjective.__call__
+    original = NumpyObjective.value_and_grad
 
     def spy(self, x, y):
         used.append(self.core.lamb is not None)
         return original(self, x, y)
 
-    monkeypatch.setattr(NumpyObjective, "__call__", spy)
+    monkeypatch.setattr(NumpyObjective, "value_and_grad", spy)
     model = KAN(width=[2, 5, 1], grid=5, k=3, seed=0, dtype=torch.float64)
     hist = model.fit(data, opt="LBFGS", steps=3, lamb=0.01)
     assert used and all(used)
@@ -200,7 +214,7 @@ def test_penalized_objective_with_pruned_edges_matches_autograd():
         model.layers[1].mask[2, 0] = 0.0
     params = _params(model)
     x, y = data["train_input"], data["train_label"]
-    loss, grad = NumpyObjective(model, params, penalty=(0.01, 1.0, 2.0))(x, y)
+    loss, grad = NumpyObjective(model, params, penalty=(0.01, 1.0, 2.0)).value_and_grad(x, y)
     ref_loss, ref_grad, _, _ = _reference_penalized(model, params, x, y, 0.01)
     assert np.isfinite(grad).all()
     assert abs(loss - ref_loss) <= 1e-12 * ref_loss

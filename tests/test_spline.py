@@ -91,3 +91,39 @@ def test_refit_on_a_superset_grid_is_exact():
     a = torch.einsum("mip,iop->mio", spline.bspline_basis(x, old, 3), coef)
     b = torch.einsum("mip,iop->mio", spline.bspline_basis(x, new, 3), new_coef)
     assert (a - b).abs().max() < 1e-8
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+@pytest.mark.parametrize("num", [1, 5, 12])
+def test_uniform_closed_form_matches_de_boor_and_the_tables(k, num):
+    """On equally spaced knots fast_local_basis takes the closed form; its values and slopes
+    are de Boor's to 1e-12 in float64 (closer than the tables', whose k = 5 polynomials
+    carry ~1e-13), also at the knots themselves and far outside the grid."""
+    lo = torch.tensor([[-1.0], [0.0], [-3.0]], dtype=torch.float64)
+    span = torch.tensor([[2.0], [0.7], [10.0]], dtype=torch.float64)
+    knots = lo + span * torch.linspace(0, 1, num + 1, dtype=torch.float64)
+    grid = spline.extend_grid(knots, k)
+    tables = spline.basis_tables(grid, k)
+    assert (tables[3] is not None) == (k >= 2 and grid.shape[1] - 1 >= 2 * k + 1)
+    gen = torch.Generator().manual_seed(k * 100 + num)
+    u = torch.rand(3, 500, generator=gen, dtype=torch.float64) * 1.6 - 0.3  # beyond too
+    xt = torch.cat([lo + span * u, grid, grid[:, :1] - 1e3, grid[:, -1:] + 1e3], 1)
+    nb = grid.shape[1] - k - 1
+    ref, dref = (b.permute(1, 2, 0) for b in spline.basis_with_derivative(xt.t(), grid, k))
+    for path, tol in ((tables, 1e-12), ((*tables[:3], None), 1e-11)):
+        vals, cols, deriv = spline.fast_local_basis(xt, grid, k, True, path)
+        assert (spline.dense_basis(vals, cols, nb) - ref).abs().max() <= tol
+        slopes = spline.dense_basis(deriv, cols, nb)
+        assert (slopes - dref).abs().max() <= tol * dref.abs().max()
+
+
+def test_uniform_closed_form_is_not_used_on_moved_knots():
+    grid = spline.extend_grid(spline.uniform_grid(2, 5, (-1, 1), dtype=torch.float64), 3)
+    assert spline.basis_tables(grid, 3)[3] is not None
+    moved = grid.clone()
+    moved[1, 5] += 1e-6
+    assert spline.basis_tables(moved, 3)[3] is None
+    assert spline.basis_tables(grid.float(), 3)[3] is not None  # float32 knots: rounding
+    nearly = grid.clone()
+    nearly[1, 5] += 1e-3  # within bfloat16's rounding, yet no uniform grid
+    assert spline.basis_tables(nearly.to(torch.bfloat16), 3)[3] is None

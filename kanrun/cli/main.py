@@ -8,10 +8,11 @@ subcommand word, to that subcommand's Hydra app.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 import sys
+
+from kanrun.common.suggest import did_you_mean
 
 # name -> (module with main(argv) -> int, one-line help, Hydra app?)
 COMMANDS = {
@@ -105,8 +106,7 @@ def _dispatch(argv: list[str]) -> int:
         return 0
     name = argv[0]
     if name not in COMMANDS:
-        close = difflib.get_close_matches(name, COMMANDS, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(name, COMMANDS)
         print(f"kanrun: unknown command '{name}'.{hint} Commands: {', '.join(COMMANDS)} "
               f"(kanrun --help)", file=sys.stderr)
         return 2

@@ -5,5 +5,6 @@ need. It imports nothing else of kanrun.
     atomic.py  atomic file writes (a temporary file renamed into place)
     metrics.py the RMSE (NumPy arrays or torch tensors)
     evaluate.py  a sympy expression -> a torch function, node by node (no code generation)
+    suggest.py the "did you mean" hint for unknown names
     dtypes.py  the table of floating dtypes by name
 """

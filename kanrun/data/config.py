@@ -9,13 +9,13 @@ registered as a Hydra structured-config schema.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
+from kanrun.common.suggest import did_you_mean
 from kanrun.data.errors import DatasetError
 
 DATASET_NAMES = ("toy", "feynman", "special", "formula", "csv", "classification")
@@ -30,8 +30,8 @@ class DatasetConfig:
     `seed` (one independent stream each), so the test set does not change when
     `n_train` does and a smaller training set is a prefix of a larger one.
 
-    `noise` adds Gaussian noise of standard deviation `noise * std(clean train target)`
-    (per output) to the train AND the test targets (regression); for the
+    `noise` adds Gaussian noise of standard deviation `noise * RMS(clean train target)`
+    (per output; SRBench's definition) to the train AND the test targets (regression); for the
     `moons`/`circles` classification toys it is instead the absolute standard deviation
     of Gaussian jitter added to the 2-d points.
     """
@@ -72,8 +72,7 @@ def to_dataset_config(cfg: Any) -> DatasetConfig:
     unknown = [key for key in values if key not in _FIELD_NAMES]
     if unknown:
         key = unknown[0]
-        close = difflib.get_close_matches(str(key), _FIELD_NAMES, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(key, _FIELD_NAMES)
         raise DatasetError(
             f"unknown dataset option '{key}'.{hint} Valid options: {', '.join(_FIELD_NAMES)}."
         )

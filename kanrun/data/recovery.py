@@ -1,7 +1,14 @@
 """Was the ground truth recovered? The SRBench symbolic-solution criterion.
 
-A formula recovers the truth when, after rounding every numeric constant of BOTH to 3
-decimals, `truth - formula` is a constant or `truth / formula` is a nonzero constant.
+A formula recovers the truth when, after rounding the constants of BOTH to 3 decimals,
+`truth - formula` is a constant or `truth / formula` is a nonzero constant. Two roundings
+are tried, and either one proving the match counts:
+
+- SRBench's own: every floating-point literal is rounded (one below 1e-4 becomes 0);
+  exact numbers (integers, rationals such as 1/3, pi) are kept exactly. An exact
+  `3/(3 - a*n)` thus matches a truth written `1/(1 - a*n/3)`.
+- Rounding whole numeric subexpressions (below), so that `3.1416` inside a function
+  matches `pi` and constants grouped differently still round alike.
 
 Rounding: each maximal numeric subexpression (pi, sqrt(2)/(2*sqrt(pi)), -1/2, 3.14159) is
 evaluated and rounded to a 3-decimal exact rational, so pi and 3.1416 both become 3.142
@@ -36,6 +43,7 @@ DEFAULT_RANGE = (0.5, 2.0)
 MAX_SYMBOLIC_OPS = 150
 MAX_TRIGSIMP_OPS = 40
 MAX_EXPAND_POWER = 6
+SRBENCH_ZERO = 1e-4
 
 Variables = Sequence[str] | Mapping[str, Sequence[float]] | None
 
@@ -72,7 +80,8 @@ def recovered(
         # Rounding expanded forms too: constants grouped differently in the two (e.g.
         # q*(4*pi*a - b)/(4*pi) vs q*a - 0.0796*q*b) otherwise round to different values.
         pairs.append((sympy.expand(truth_expr), sympy.expand(formula_expr)))
-    rounded = [(round_constants(t, decimals), round_constants(f, decimals)) for t, f in pairs]
+    rounded = [(round_floats(t, decimals), round_floats(f, decimals)) for t, f in pairs[:1]]
+    rounded += [(round_constants(t, decimals), round_constants(f, decimals)) for t, f in pairs]
     # The numeric test decides whenever it can (it is fast and bounded); sympy's
     # canonicalizations, which can take minutes on some expressions, only settle the cases
     # it cannot evaluate.
@@ -96,6 +105,18 @@ def _symbolically_matches(truth: sympy.Expr, formula: sympy.Expr) -> bool:
 
 def _small(expr: sympy.Expr) -> bool:
     return sympy.count_ops(expr) <= MAX_SYMBOLIC_OPS and not _has_large_power(expr)
+
+
+def round_floats(expr: sympy.Expr, decimals: int = 3) -> sympy.Expr:
+    """SRBench's rounding: each Float literal to `decimals` decimals, one below 1e-4 to 0;
+    exact numbers (integers, rationals, pi) are left as they are."""
+    scale = 10**decimals
+    replacements = {}
+    for atom in expr.atoms(sympy.Float):
+        value = float(atom)
+        rounded = 0 if abs(value) < SRBENCH_ZERO else round(value * scale)
+        replacements[atom] = sympy.Rational(rounded, scale)
+    return expr.xreplace(replacements) if replacements else expr
 
 
 def round_constants(expr: sympy.Expr, decimals: int = 3) -> sympy.Expr:

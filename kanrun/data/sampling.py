@@ -86,10 +86,13 @@ def uniform(n: int, ranges: Sequence[Range], gen: torch.Generator) -> torch.Tens
 def add_noise(
     train: torch.Tensor, test: torch.Tensor, noise: float, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Add Gaussian noise of std noise * std(clean train labels) per output column."""
+    """Add Gaussian noise of std noise * RMS(clean train labels) per output column.
+
+    The RMS (root mean square, not the standard deviation) is SRBench's definition of a
+    noise level, so `noise=0.01` here is the noise of its published tables."""
     if noise == 0:
         return train, test
-    scale = noise * train.std(dim=0, unbiased=False)
+    scale = noise * train.square().mean(dim=0).sqrt()
     train = train + scale * torch.randn(
         train.shape, generator=generator(seed, TRAIN_NOISE), dtype=train.dtype
     )
@@ -97,6 +100,22 @@ def add_noise(
         test.shape, generator=generator(seed, TEST_NOISE), dtype=test.dtype
     )
     return train, test
+
+
+def noisy_splits(
+    config: DatasetConfig,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """The four tensors of a regression dataset: `config.noise` added to the labels, all
+    cast to `config.dtype`."""
+    train_y, test_y = add_noise(train_y, test_y, config.noise, config.seed)
+    dtype = torch_dtype(config.dtype)
+    splits = {"train_input": train_x, "train_label": train_y,
+              "test_input": test_x, "test_label": test_y}
+    return {key: value.to(dtype) for key, value in splits.items()}
 
 
 def check_finite(label: str, x: torch.Tensor, y: torch.Tensor, names: Sequence[str]) -> None:
@@ -135,15 +154,8 @@ def sample_function_dataset(
         test_y = _as_columns(function(test_x))
     check_finite(label, train_x, train_y, input_names)
     check_finite(label, test_x, test_y, input_names)
-    train_y, test_y = add_noise(train_y, test_y, config.noise, config.seed)
-    dtype = torch_dtype(config.dtype)
     return DatasetBundle(
-        data={
-            "train_input": train_x.to(dtype),
-            "train_label": train_y.to(dtype),
-            "test_input": test_x.to(dtype),
-            "test_label": test_y.to(dtype),
-        },
+        data=noisy_splits(config, train_x, train_y, test_x, test_y),
         input_names=list(input_names),
         output_names=list(output_names),
         truth=truth,

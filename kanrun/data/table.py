@@ -109,16 +109,22 @@ def _rows(handle, delimiter: str):
         start = reader.line_num + 1
 
 
+def _present(table: Table, i: int, raw: str, name: str) -> str:
+    """The stripped cell of row `i`, column `name`; DatasetError when it is missing."""
+    cell = raw.strip()
+    if cell.lower() in MISSING:
+        raise DatasetError(
+            f"missing value ({cell!r}) in {table.where(i, name)}; fill it in or remove the row"
+        )
+    return cell
+
+
 def numeric_column(table: Table, name: str, option: str) -> torch.Tensor:
     """Column `name` as a float64 tensor; DatasetError on missing/non-numeric/non-finite."""
     j = table.index(name, option)
     values = []
     for i, row in enumerate(table.rows):
-        cell = row[j].strip()
-        if cell.lower() in MISSING:
-            raise DatasetError(
-                f"missing value ({cell!r}) in {table.where(i, name)}; fill it in or remove the row"
-            )
+        cell = _present(table, i, row[j], name)
         try:
             value = float(cell)
         except ValueError:
@@ -137,12 +143,7 @@ def text_column(table: Table, name: str, option: str) -> list[str]:
     j = table.index(name, option)
     values = []
     for i, row in enumerate(table.rows):
-        cell = row[j].strip()
-        if cell.lower() in MISSING:
-            raise DatasetError(
-                f"missing value ({cell!r}) in {table.where(i, name)}; fill it in or remove the row"
-            )
-        values.append(cell)
+        values.append(_present(table, i, row[j], name))
     return values
 
 

@@ -17,7 +17,7 @@ import torch
 from kanrun.data.bundle import DatasetBundle, Normalization
 from kanrun.data.config import DatasetConfig
 from kanrun.data.errors import DatasetError
-from kanrun.data.sampling import SPLIT, add_noise, generator, torch_dtype
+from kanrun.data.sampling import SPLIT, generator, noisy_splits
 from kanrun.data.table import Table, numeric_matrix, read_table
 
 
@@ -123,16 +123,9 @@ def load_csv(config: DatasetConfig) -> DatasetBundle:
             tuple(y_shift.tolist()),
             tuple(y_scale.tolist()),
         )
-    train_y, test_y = add_noise(train_y, test_y, config.noise, config.seed)
-    dtype = torch_dtype(config.dtype)
     note = ", standardized" if normalization else ""
     return DatasetBundle(
-        data={
-            "train_input": train_x.to(dtype),
-            "train_label": train_y.to(dtype),
-            "test_input": test_x.to(dtype),
-            "test_label": test_y.to(dtype),
-        },
+        data=noisy_splits(config, train_x, train_y, test_x, test_y),
         input_names=inputs,
         output_names=targets,
         truth=None,

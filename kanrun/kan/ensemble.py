@@ -21,7 +21,8 @@ import math
 
 import numpy as np
 
-from .ensemble_stack import NumpyStack, Stack, numpy_capable
+from .ensemble_stack import NumpyStack, Stack
+from .fastpath_numpy import numpy_serves
 from .fit import FitError
 from .lbfgs_batched import BatchedLBFGS
 from .model import KAN
@@ -82,7 +83,7 @@ class KANEnsemble:
                         start=start_grid_update_step, stop=stop_grid_update_step)
         for ids in groups.values():  # one stack and one optimizer per group
             members = [self.members[i] for i in ids]
-            kind = NumpyStack if numpy_capable(members[0]) else Stack
+            kind = NumpyStack if numpy_serves(members[0]) else Stack  # as fit decides
             stack = kind(members, [datasets[i] for i in ids], [float(lambs[i]) for i in ids],
                          lamb_l1, lamb_entropy)
             for i, h in zip(ids, _fit_stack(stack, **settings)):

@@ -5,8 +5,8 @@ rows (member-major): its knots, coefficients, scales and mask are the members' s
 along the inputs, so the knot-wise operations (basis tables, grid update, least-squares
 refit) are the layer's own. Only the contraction differs: member m's outputs sum over its
 own input rows, one batched matrix product (``bmm``) per layer. The loss and gradient are
-computed without the autograd engine (forward and backward as in
-:mod:`kanrun.kan.kernels`), the sparsity penalty by :mod:`kanrun.kan.penalty`.
+computed without the autograd engine (the forward and backward of
+:mod:`kanrun.kan.kernels` with ``members``), the sparsity penalty by :mod:`kanrun.kan.penalty`.
 """
 
 from __future__ import annotations
@@ -15,28 +15,15 @@ import numpy as np
 import torch
 
 from . import spline
-from .fastpath_numpy import MAX_HIDDEN_EDGES, BatchedCore, first_inputs
+from .cache import TensorCache
+from .fastpath import is_plain
+from .fastpath_numpy import BatchedCore, first_inputs
 from .fit import FitError
-from .kernels import silu
+from .kernels import layer_backward, layer_forward
 from .layer import KANLayer
 from .penalty import layer_penalty_t
 
-
-def _supported(model) -> bool:
-    if any(arity for arity in model.mult_arity) or model._affine_active():
-        return False
-    return all(layer.base_fun_name == "silu" and not layer.symbolic.active
-               for layer in model.layers)
-
-
 CHUNK = 4  # members per NumPy evaluation (measured: 20 % faster per member than 32)
-
-
-def numpy_capable(model) -> bool:
-    """Whether the NumPy objective serves this model (as fit decides for a solo fit)."""
-    hidden = sum(layer.in_dim * layer.out_dim for layer in model.layers[1:])
-    return (model.device.type == "cpu" and model.dtype in (torch.float32, torch.float64)
-            and hidden <= MAX_HIDDEN_EDGES)
 
 
 class Stack:
@@ -45,7 +32,7 @@ class Stack:
     def __init__(self, members, datasets, lambs, lamb_l1=1.0, lamb_entropy=2.0):
         first = members[0]
         for member in members:
-            if not _supported(member):
+            if not is_plain(member):
                 raise FitError("ensembles fit plain KANs only (silu base, no multiplication "
                                "nodes, no symbolic edges, identity node maps)")
             if member.width != first.width or member.k != first.k:
@@ -82,7 +69,7 @@ class Stack:
         self.train = self._stack_data(datasets, "train")
         self.test = self._stack_data(datasets, "test")
         self.last_reg, self.last_mse = np.zeros(self.m), np.zeros(self.m)
-        self._basis_cache = {}
+        self._basis_cache = TensorCache(4)  # first layer: data -> dense basis
 
     def __len__(self) -> int:
         return self.m
@@ -133,62 +120,29 @@ class Stack:
     # ----------------------------------------------------------------- evaluation
     def _first_basis(self, xt):
         layer = self.layers[0]
-        key = (id(xt), layer.grid._version, layer.grid.data_ptr())
-        hit = self._basis_cache.get(key)
-        if hit is None:
+
+        def compute():
             vals, cols, _ = spline.fast_local_basis(xt, layer.grid, layer.k, False,
                                                     layer.tables())
-            basis = spline.dense_basis(vals, cols, layer.n_basis)
-            hit = (basis, torch.sigmoid(xt))
-            if len(self._basis_cache) >= 4:
-                self._basis_cache.pop(next(iter(self._basis_cache)))
-            self._basis_cache[key] = hit
-        return hit
+            return spline.dense_basis(vals, cols, layer.n_basis).view(-1, xt.shape[1])
+
+        return self._basis_cache.get((xt, layer.grid), compute)
 
     def _layer_forward(self, l, xt, need_dx):
-        """(m * in, batch) -> (m * out, batch), and what the backward pass needs."""
+        """(m * in, batch) -> (m * out, batch), and what the backward pass needs (the
+        layers' own kernel, :func:`kanrun.kan.kernels.layer_forward`, for m members)."""
         layer = self.layers[l]
-        m, rows, out = self.m, layer.in_dim // self.m, layer.out_dim
-        nb, batch = layer.n_basis, xt.shape[1]
-        cols = deriv = None
-        if l == 0 and not need_dx:
-            basis, sig = self._first_basis(xt)
-        else:
-            vals, cols, deriv = spline.fast_local_basis(xt, layer.grid, layer.k, need_dx,
-                                                        layer.tables())
-            basis = spline.dense_basis(vals, cols, nb)
-            sig = torch.sigmoid(xt)
-        base = silu(xt)  # the layer's own base function, bit for bit
-        sp_mask = layer.scale_sp * layer.mask
-        w_sp = (layer.coef * sp_mask.unsqueeze(-1)).view(m, rows, out, nb).transpose(1, 2)
-        w_sp = w_sp.reshape(m, out, rows * nb)
-        w_base = (layer.scale_base * layer.mask).view(m, rows, out).transpose(1, 2)
-        basis_m = basis.view(m, rows * nb, batch)
-        y = torch.baddbmm(torch.bmm(w_base, base.view(m, rows, batch)), w_sp, basis_m)
-        saved = (xt, basis, base, sig, sp_mask, w_sp, w_base, cols, deriv)
-        return y.view(m * out, batch), saved
+        basis_t = self._first_basis(xt) if l == 0 and not need_dx else None
+        return layer_forward(xt, None, layer.coef, layer.scale_base, layer.scale_sp,
+                             layer.mask, layer.grid, layer.tables(), layer.k, basis_t,
+                             need_dx, members=self.m)
 
     def _layer_backward(self, l, gy, saved, need_dx):
         """gy (m, out, batch) -> input gradient (m * in, batch) or None, and the parameter
         gradients {name: (m * in, out[, nb])}."""
-        layer = self.layers[l]
-        m, rows, out = self.m, layer.in_dim // self.m, layer.out_dim
-        nb = layer.n_basis
-        xt, basis, base, sig, sp_mask, w_sp, w_base, cols, deriv = saved
-        batch = xt.shape[1]
-        g_wsp = torch.bmm(gy, basis.view(m, rows * nb, batch).transpose(1, 2))
-        g_wsp = g_wsp.view(m, out, rows, nb).transpose(1, 2).reshape(m * rows, out, nb)
-        grads = {"coef": g_wsp * sp_mask.unsqueeze(-1),
-                 "scale_sp": (g_wsp * layer.coef).sum(-1) * layer.mask}
-        g_wb = torch.bmm(gy, base.view(m, rows, batch).transpose(1, 2))
-        grads["scale_base"] = g_wb.transpose(1, 2).reshape(m * rows, out) * layer.mask
-        g_x = None
-        if need_dx:
-            g_basis = torch.bmm(w_sp.transpose(1, 2), gy).view(m * rows, nb, batch)
-            g_x = (torch.gather(g_basis, 1, cols) * deriv).sum(1)
-            g_base = torch.bmm(w_base.transpose(1, 2), gy).view(m * rows, batch)
-            g_x += g_base * (sig * (1 + xt * (1 - sig)))
-        return g_x, grads
+        g_x, _, g_coef, g_sb, g_sp = layer_backward(saved, gy, (need_dx, False, True, True,
+                                                                True), members=self.m)
+        return g_x, {"coef": g_coef, "scale_base": g_sb, "scale_sp": g_sp}
 
     @torch.no_grad()
     def forward(self, xt):

@@ -1,51 +1,73 @@
-"""Loss and gradient of a plain KAN without the autograd engine.
+"""Loss and gradient of a plain KAN without the autograd engine, in torch.
 
 Small science models spend most of an L-BFGS evaluation on framework overhead, not on
-arithmetic. For the common case — numeric edges only, silu base, identity node maps, no
-multiplication nodes, mean-squared error, no penalty — :class:`PlainObjective` runs the
-layers' forward and backward functions (:mod:`kanrun.kan.kernels`, the same ones the
-autograd node uses) directly and returns the flat gradient in the optimizer's order.
+arithmetic. For a *plain* model (:func:`is_plain`: numeric edges only, silu base, identity
+node maps, no multiplication nodes) and the mean-squared error, :class:`PlainObjective`
+runs the layers' forward and backward functions (:mod:`kanrun.kan.kernels`, the same ones
+the autograd node uses) directly and returns the flat gradient in the optimizer's order.
+:mod:`kanrun.kan.objective` says which objective a fit uses.
 """
 
 from __future__ import annotations
 
 import torch
 
+from .cache import TensorCache
 from .kernels import layer_backward, layer_forward
+
+SLOT_NAMES = ("coef", "scale_base", "scale_sp")  # the trained tensors of a plain layer
+
+
+def is_plain(model) -> bool:
+    """Numeric edges only, silu base, no multiplication nodes, identity node maps."""
+    if any(arity for arity in model.mult_arity):
+        return False
+    if any(layer.base_fun_name != "silu" or layer.symbolic.active for layer in model.layers):
+        return False
+    with torch.no_grad():
+        scales = [*model.subnode_scale, *model.node_scale]
+        biases = [*model.subnode_bias, *model.node_bias]
+        return (not any(p.requires_grad for p in scales + biases)
+                and all(bool((p == 1).all()) for p in scales)
+                and all(bool((p == 0).all()) for p in biases))
+
+
+def slot_of(model, p):
+    """``(layer index, name)`` of parameter ``p`` among the layers' :data:`SLOT_NAMES`;
+    ``(l, None)`` for a symbolic parameter of layer l, None for anything else."""
+    for l, layer in enumerate(model.layers):
+        for name in SLOT_NAMES:
+            if getattr(layer, name) is p:
+                return l, name
+        if any(q is p for q in layer.symbolic.parameters()):
+            return l, None
+    return None
+
+
+def serves(model, params) -> bool:
+    """Whether the autograd-free objectives can train ``params`` of ``model``: a plain
+    model, and parameters that are the layers' (symbolic ones of a plain model are idle:
+    their gradient is zero)."""
+    return is_plain(model) and all(slot_of(model, p) is not None for p in params)
 
 
 class PlainObjective:
-    """``objective(x, y) -> (mse, flat_grad)`` for the parameters ``params`` of ``model``."""
+    """``value_and_grad(x, y) -> (mse, flat_grad)`` (torch) for ``params`` of ``model``."""
 
     def __init__(self, model, params):
         self.model = model
         self.params = list(params)
-        self.slots = {}
-        for l, layer in enumerate(model.layers):
-            for name in ("coef", "scale_base", "scale_sp"):
-                self.slots[id(getattr(layer, name))] = (l, name)
-
-    @staticmethod
-    def supports(model, params, loss_is_mse: bool, penalty: bool) -> bool:
-        if not loss_is_mse or penalty or model._affine_active():
-            return False
-        if any(arity for arity in model.mult_arity):
-            return False
-        known = set()
-        for layer in model.layers:
-            if layer.base_fun_name != "silu" or layer.symbolic.active:
-                return False
-            known.update(id(getattr(layer, n)) for n in ("coef", "scale_base", "scale_sp"))
-            known.update(id(p) for p in layer.symbolic.parameters())  # inactive: zero gradient
-        return all(id(p) in known for p in params)
+        self.slots = [slot_of(model, p) for p in self.params]
+        self.last_mse = self.last_reg = None
+        self._inputs = TensorCache(2)  # feature-major copies of the data tensors
 
     @torch.no_grad()
-    def __call__(self, x: torch.Tensor, y: torch.Tensor):
+    def value_and_grad(self, x: torch.Tensor, y: torch.Tensor):
         model = self.model
-        a = model._transposed_input(x)
+        a = self._inputs.get((x,), lambda: x.t().contiguous())
         saved = []
         for l, layer in enumerate(model.layers):
-            basis_t, base_t = layer._cached_inputs(a)
+            basis_t, base_t = layer.cached_inputs(a)
             a, sv = layer_forward(a, base_t, layer.coef, layer.scale_base, layer.scale_sp,
                                   layer.mask, layer.grid, layer.tables(), layer.k, basis_t,
                                   need_dx=l > 0)
@@ -63,8 +85,8 @@ class PlainObjective:
                 g_coef, g_sb, g_sp)
             g = g_x
         flat = []
-        for p in self.params:
-            slot = self.slots.get(id(p))
-            grad = grads.get(slot) if slot is not None else None
+        for p, slot in zip(self.params, self.slots):
+            grad = grads.get(slot)
             flat.append((grad if grad is not None else torch.zeros_like(p)).reshape(-1))
+        self.last_mse = loss
         return loss, torch.cat(flat)

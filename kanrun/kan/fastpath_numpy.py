@@ -3,7 +3,7 @@
 For models of a few edges an L-BFGS evaluation is a few dozen operations on arrays of some
 thousand numbers, so the cost per operation decides; NumPy's is a fraction of torch's.
 :class:`NumpyObjective` computes what :class:`~kanrun.kan.fastpath.PlainObjective` does (same
-models, mean-squared error, flat gradient in the optimizer's order), plus the L1 + entropy
+plain models, mean-squared error, flat gradient in the optimizer's order), plus the L1 + entropy
 penalty; :class:`BatchedCore` does it for ``m`` models of one shape and grid size at once
 (a leading member axis on every array), and the single model is the case m = 1, so a
 model fitted alone and in an ensemble sees the same numbers, bit for bit:
@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from . import spline
-from .fastpath import PlainObjective
+from .cache import TensorCache
+from .fastpath import SLOT_NAMES, slot_of
 from .penalty import feature_covariance, layer_penalty_cov
 from .penalty import layer_penalty_np as _penalty
 from .penalty import spread as _spread
@@ -309,8 +310,18 @@ def _param_grads(g_wsp, g_wb, arrays, sp_mask, dest):
         d_sp *= mask
 
 
+def numpy_serves(model) -> bool:
+    """Whether this module's objective is the faster one for a plain model: on the CPU in
+    float32/64, with at most :data:`MAX_HIDDEN_EDGES` edges after the first layer (whose
+    width does not matter: it is one matrix product)."""
+    hidden = sum(layer.in_dim * layer.out_dim for layer in model.layers[1:])
+    return (model.device.type == "cpu" and model.dtype in (torch.float32, torch.float64)
+            and hidden <= MAX_HIDDEN_EDGES)
+
+
 class NumpyObjective:
-    """``objective(x, y) -> (loss, flat_grad)`` in NumPy for the parameters ``params``.
+    """``value_and_grad(x, y) -> (loss, flat_grad)`` in NumPy for the parameters ``params``
+    of a plain model (:func:`kanrun.kan.fastpath.serves`).
 
     ``penalty`` = (lamb, lamb_l1, lamb_entropy) adds lamb * the L1 + entropy penalty; the
     parts are kept in ``last_mse`` and ``last_reg``. The NumPy views of the parameters,
@@ -322,36 +333,27 @@ class NumpyObjective:
         self.model = model
         self.params = list(params)
         # the flat gradient (float64, the optimizer's order); each layer's gradients are
-        # written into views of it, those of parameters outside the model stay zero
+        # written into views of it, those of parameters outside the layers stay zero
         self.grad = np.zeros(sum(p.numel() for p in self.params))
-        self._where, start = {}, 0
+        self._where, start = {}, 0  # (layer, name) -> view of the flat gradient
         for p in self.params:
-            self._where[id(p)] = self.grad[start : start + p.numel()].reshape(
-                (1, *p.shape))
+            slot = slot_of(model, p)
+            if slot is not None and slot[1] is not None:
+                self._where[slot] = self.grad[start : start + p.numel()].reshape(
+                    (1, *p.shape))
             start += p.numel()
         lamb = None if penalty is None else [float(penalty[0])]
         l1, ent = (1.0, 2.0) if penalty is None else (penalty[1], penalty[2])
         self.core = BatchedCore(None, None, lamb, l1, ent)
         self.grids = [layer.grid for layer in model.layers]
         self._key = None
-        self._data = {}  # id(x) -> (x, version, grid key, dense first-layer inputs)
-        self._target = {}  # id(y) -> (y, version, y^T)
+        self._inputs = TensorCache(2)  # data -> (dense first-layer inputs, data^T)
+        self._targets = TensorCache(2)  # labels -> labels^T
         self.last_mse = self.last_reg = None
 
-    @staticmethod
-    def supports(model, params, loss_is_mse: bool, penalty: bool) -> bool:
-        """Plain model (see PlainObjective) on the CPU in float32/64, with few edges after
-        the first layer (whose width does not matter: it is one matrix product). ``penalty``
-        says a penalty this objective does not have (coefficient penalties) is asked for."""
-        if model.device.type != "cpu" or model.dtype not in (torch.float32, torch.float64):
-            return False
-        hidden = sum(layer.in_dim * layer.out_dim for layer in model.layers[1:])
-        if hidden > MAX_HIDDEN_EDGES:
-            return False
-        return PlainObjective.supports(model, params, loss_is_mse, penalty)
-
     def _refresh(self):
-        """Views of the parameters and constants of the knots, renewed when these change."""
+        """Views of the parameters and constants of the knots, renewed when these change
+        (the parameters' storage, not their values: fit changes those in place)."""
         key = (tuple(p.data_ptr() for p in self.params),
                tuple((g._version, g.data_ptr()) for g in self.grids))
         if key != self._key:
@@ -359,39 +361,21 @@ class NumpyObjective:
             self.core.arrays = [tuple(_np(getattr(layer, n))[None] for n in
                                       ("coef", "scale_base", "scale_sp", "mask"))
                                 for layer in layers]
-            self.core.dest = [tuple(self._where.get(id(getattr(layer, n)))
-                                    for n in ("coef", "scale_base", "scale_sp"))
-                              for layer in layers]
+            self.core.dest = [tuple(self._where.get((l, n)) for n in SLOT_NAMES)
+                              for l in range(len(layers))]
             self.core.set_knots(layers, 1)
             self._key = key
-        return key[1]
 
-    def _first_inputs(self, x, grid_key):
-        """The first layer's inputs (1, rows, batch) and the data (1, in, batch), kept for
-        the last two data tensors."""
-        hit = self._data.get(id(x))
-        if hit is not None and hit[0] is x and hit[1] == x._version and hit[2] == grid_key:
-            return hit[3]
-        stacked = (first_inputs(self.model.layers[0], x.t().contiguous()),
-                   np.ascontiguousarray(_np(x).T)[None])
-        if len(self._data) >= 2:
-            self._data.pop(next(iter(self._data)))
-        self._data[id(x)] = (x, x._version, grid_key, stacked)  # holding x keeps its id
-        return stacked
+    def _first_inputs(self, x):
+        """The first layer's inputs (1, rows, batch) and the data (1, in, batch)."""
+        return (first_inputs(self.model.layers[0], x.t().contiguous()),
+                np.ascontiguousarray(_np(x).T)[None])
 
-    def _target_t(self, y):
-        hit = self._target.get(id(y))
-        if hit is not None and hit[0] is y and hit[1] == y._version:
-            return hit[2]
-        yt = np.ascontiguousarray(_np(y).T)[None]
-        if len(self._target) >= 2:
-            self._target.pop(next(iter(self._target)))
-        self._target[id(y)] = (y, y._version, yt)
-        return yt
-
-    def __call__(self, x: torch.Tensor, y: torch.Tensor):
-        first, x0 = self._first_inputs(x, self._refresh())
-        total = self.core.evaluate(first, self._target_t(y), x0)
+    def value_and_grad(self, x: torch.Tensor, y: torch.Tensor):
+        self._refresh()
+        first, x0 = self._inputs.get((x, self.grids[0]), lambda: self._first_inputs(x))
+        yt = self._targets.get((y,), lambda: np.ascontiguousarray(_np(y).T)[None])
+        total = self.core.evaluate(first, yt, x0)
         self.last_mse = float(self.core.last_mse[0])
         self.last_reg = None if self.core.last_reg is None else float(self.core.last_reg[0])
         return float(total[0]), self.grad.copy()

@@ -14,9 +14,8 @@ from typing import Callable
 
 import torch
 
-from .fastpath import PlainObjective
-from .fastpath_numpy import NumpyObjective
 from .lbfgs import LBFGS
+from .objective import choose_objective
 from .regularize import regularization
 
 
@@ -226,21 +225,16 @@ def _train(model, data, cfg: _Settings, optimizer, params) -> dict:
     history = {"train_loss": [], "test_loss": [], "reg": []}
     last = {}
 
-    fast = None
-    if isinstance(optimizer, LBFGS):  # autograd-free objectives: NumPy for small models
-        coef_penalty = cfg.uses_penalty and bool(cfg.lamb_coef or cfg.lamb_coefdiff)
-        if NumpyObjective.supports(model, params, cfg.loss_fn is mse, coef_penalty):
-            penalty = ((cfg.lamb, cfg.lamb_l1, cfg.lamb_entropy) if cfg.uses_penalty
-                       else None)  # the L1 + entropy penalty is part of the NumPy objective
-            fast = NumpyObjective(model, params, penalty)
-        elif PlainObjective.supports(model, params, cfg.loss_fn is mse, cfg.uses_penalty):
-            fast = PlainObjective(model, params)
+    fast = None  # an autograd-free objective (LBFGS only: it takes a flat gradient)
+    if isinstance(optimizer, LBFGS):
+        fast = choose_objective(model, params, loss_is_mse=cfg.loss_fn is mse, lamb=cfg.lamb,
+                                lamb_l1=cfg.lamb_l1, lamb_entropy=cfg.lamb_entropy,
+                                lamb_coef=cfg.lamb_coef, lamb_coefdiff=cfg.lamb_coefdiff)
 
     def objective(xb, yb):
         if fast is not None and yb.dim() == 2:
-            loss, grad = fast(xb, yb)
-            last["loss"], last["reg"] = getattr(fast, "last_mse", loss), getattr(
-                fast, "last_reg", None)
+            loss, grad = fast.value_and_grad(xb, yb)
+            last["loss"], last["reg"] = fast.last_mse, fast.last_reg
             return loss, grad
         if cfg.uses_penalty:
             pred, records = model.forward_edges(xb, numeric_only=True)

@@ -3,8 +3,12 @@
 Feature-major layout: y_t = W_base^T b(x_t) + W_sp^T basis(x_t), all (features, batch), so
 that every product is a GEMM with a wide output (much faster than tall-skinny ones on CPUs).
 The basis derivative is kept from forward in its local (in, k+1, batch) form. The same two
-functions serve autograd (:class:`SplineLayerFunction`) and the autograd-free objective of
-:mod:`kanrun.kan.fastpath`.
+functions serve autograd (:class:`SplineLayerFunction`), the autograd-free objective of
+:mod:`kanrun.kan.fastpath` and the ensemble's stacked models
+(:class:`~kanrun.kan.ensemble_stack.Stack`, ``members`` > 1). The NumPy objective
+(:mod:`kanrun.kan.fastpath_numpy`) evaluates the same maths another way (per-interval
+polynomials after the first layer, NumPy's silu there), so it agrees with these to
+rounding (1e-12 in float64), not bit for bit.
 """
 
 from __future__ import annotations
@@ -20,48 +24,99 @@ def silu(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.silu(x)
 
 
+def silu_slope(x, sig):
+    """d silu / dx = sig (1 + x (1 - sig)) from x and sig = sigmoid(x); written with
+    operators only, so the same expression serves torch tensors and NumPy arrays."""
+    return sig * (1 + x * (1 - sig))
+
+
+# the layer's base functions b(x) by name (``KANLayer(base_fun=...)``); the autograd-free
+# objectives serve "silu" only (its slope is :func:`silu_slope`)
+BASE_FUNCTIONS = {
+    "silu": silu,
+    "identity": lambda x: x,
+    "zero": torch.zeros_like,
+    "tanh": torch.tanh,
+    "gelu": torch.nn.functional.gelu,
+    "softplus": torch.nn.functional.softplus,
+}
+
+
 def layer_forward(xt, base_t, coef, scale_base, scale_sp, mask, grid, tables, k, basis_t,
-                  need_dx: bool):
+                  need_dx: bool, members: int = 1):
     """Returns ``(y_t, saved)``. ``base_t`` None means silu, computed (and later
-    differentiated) here; ``basis_t`` (in * n_basis, batch) may be a cached basis."""
+    differentiated) here; ``basis_t`` (in * n_basis, batch) may be a cached basis.
+
+    ``members`` > 1: that many models of one shape stacked along the inputs (member-major
+    rows, as :class:`~kanrun.kan.ensemble_stack.Stack` holds them); member m's outputs sum
+    over its own rows only, so the products are batched (``y_t`` is (members * out, batch)).
+    """
     sig = None
     if base_t is None:
         sig = torch.sigmoid(xt)  # kept for the derivative
         base_t = silu(xt)
-    in_dim, out_dim, n_basis = coef.shape
+    rows_all, out_dim, n_basis = coef.shape
     cols = deriv = None
     if basis_t is None or need_dx:
         vals, cols, deriv = spline.fast_local_basis(xt, grid, k, need_dx, tables)
-        basis_t = spline.dense_basis(vals, cols, n_basis).view(in_dim * n_basis, -1)
+        basis_t = spline.dense_basis(vals, cols, n_basis).view(rows_all * n_basis, -1)
     sp_mask = scale_sp * mask
-    w_sp = (coef * sp_mask.unsqueeze(-1)).transpose(1, 2).reshape(in_dim * n_basis, out_dim)
     w_base = scale_base * mask
-    y_t = torch.addmm(w_base.t() @ base_t, w_sp.t(), basis_t)
+    if members == 1:
+        w_sp = (coef * sp_mask.unsqueeze(-1)).transpose(1, 2).reshape(rows_all * n_basis,
+                                                                      out_dim)
+        y_t = torch.addmm(w_base.t() @ base_t, w_sp.t(), basis_t)
+    else:
+        rows, batch = rows_all // members, xt.shape[1]
+        w_sp = (coef * sp_mask.unsqueeze(-1)).view(members, rows, out_dim, n_basis)
+        w_sp = w_sp.transpose(1, 2).reshape(members, out_dim, rows * n_basis)  # (m, out, .)
+        w_base = w_base.view(members, rows, out_dim).transpose(1, 2)  # (m, out, rows)
+        y_t = torch.baddbmm(torch.bmm(w_base, base_t.view(members, rows, batch)), w_sp,
+                            basis_t.view(members, rows * n_basis, batch))
+        y_t = y_t.view(members * out_dim, batch)
     saved = (basis_t, base_t, coef, sp_mask, w_base, w_sp, mask, cols, deriv,
              xt if sig is not None and need_dx else None, sig)
     return y_t, saved
 
 
-def layer_backward(saved, gy, need):
-    """Gradients ``(x, base, coef, scale_base, scale_sp)`` for the flags in ``need``."""
+def layer_backward(saved, gy, need, members: int = 1):
+    """Gradients ``(x, base, coef, scale_base, scale_sp)`` for the flags in ``need``;
+    ``gy`` is (members * out, batch) (see :func:`layer_forward`)."""
     basis_t, base_t, coef, sp_mask, w_base, w_sp, mask, cols, deriv, xt, sig = saved
-    in_dim, out_dim, n_basis = coef.shape
+    rows_all, out_dim, n_basis = coef.shape
+    batch = gy.shape[-1]
+    m, rows = members, rows_all // members
+    if m > 1 or gy.dim() == 3:  # the stack passes (m, out, batch)
+        gy = gy.reshape(m, out_dim, batch) if m > 1 else gy.reshape(out_dim, batch)
     g_x = g_base = g_coef = g_sb = g_sp = None
     if need[2] or need[4]:
-        g_wsp = (gy @ basis_t.t()).view(out_dim, in_dim, n_basis).transpose(0, 1)
+        if m == 1:
+            g_wsp = (gy @ basis_t.t()).view(out_dim, rows_all, n_basis).transpose(0, 1)
+        else:
+            g_wsp = torch.bmm(gy, basis_t.view(m, rows * n_basis, batch).transpose(1, 2))
+            g_wsp = g_wsp.view(m, out_dim, rows, n_basis).transpose(1, 2).reshape(
+                rows_all, out_dim, n_basis)
         if need[2]:
             g_coef = g_wsp * sp_mask.unsqueeze(-1)
         if need[4]:
             g_sp = (g_wsp * coef).sum(-1) * mask
     if need[3]:
-        g_sb = (gy @ base_t.t()).t() * mask
+        if m == 1:
+            g_sb = (gy @ base_t.t()).t() * mask
+        else:
+            g_sb = torch.bmm(gy, base_t.view(m, rows, batch).transpose(1, 2))
+            g_sb = g_sb.transpose(1, 2).reshape(rows_all, out_dim) * mask
     if need[1] or (need[0] and sig is not None):
-        g_base = w_base @ gy
+        g_base = (w_base @ gy if m == 1 else
+                  torch.bmm(w_base.transpose(1, 2), gy).view(rows_all, batch))
     if need[0]:
-        g_basis = (w_sp @ gy).view(in_dim, n_basis, -1)
+        if m == 1:
+            g_basis = (w_sp @ gy).view(rows_all, n_basis, -1)
+        else:
+            g_basis = torch.bmm(w_sp.transpose(1, 2), gy).view(rows_all, n_basis, batch)
         g_x = (torch.gather(g_basis, 1, cols) * deriv).sum(1)
-        if sig is not None:  # d silu / dx = sig * (1 + x * (1 - sig))
-            g_x = g_x + g_base * (sig * (1 + xt * (1 - sig)))
+        if sig is not None:
+            g_x = g_x + g_base * silu_slope(xt, sig)
             g_base = None
     return g_x, g_base, g_coef, g_sb, g_sp
 

@@ -19,8 +19,9 @@ import torch
 from torch import nn
 
 from . import spline
-from .kernels import SplineLayerFunction
-from .spec import BASE_FUNCTIONS, KANSpec
+from .cache import TensorCache, cached_on
+from .kernels import BASE_FUNCTIONS, SplineLayerFunction
+from .spec import KANSpec
 from .symbolic.edges import SymbolicEdges
 
 
@@ -97,13 +98,10 @@ class KANLayer(nn.Module):
     def base(self, x: torch.Tensor) -> torch.Tensor:
         return BASE_FUNCTIONS[self.base_fun_name](x)
 
+    @cached_on("knots")
     def tables(self):
         """Basis tables for the current knots (rebuilt only when the grid changes)."""
-        key = (self.knots._version, self.knots.data_ptr(), self.knots.dtype, self.knots.device)
-        if self.__dict__.get("_tables_key") != key:
-            self.__dict__["_tables"] = spline.basis_tables(self.knots, self.k)
-            self.__dict__["_tables_key"] = key
-        return self.__dict__["_tables"]
+        return spline.basis_tables(self.knots, self.k)
 
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         """Dense basis of this layer's knots: (batch, in) -> (batch, in, G+k)."""
@@ -111,25 +109,21 @@ class KANLayer(nn.Module):
 
     def cache_inputs(self, enabled: bool) -> None:
         """Keep the basis of the last two constant inputs (used by fit for the data)."""
-        self._cache_on = bool(enabled)
-        self._cache = {}
+        self.__dict__["_input_cache"] = TensorCache(2) if enabled else None
 
-    def _cached_inputs(self, xt: torch.Tensor):
-        """(basis, base) of a constant input seen before, or (None, None)."""
-        if not getattr(self, "_cache_on", False) or xt.requires_grad:
+    def cached_inputs(self, xt: torch.Tensor):
+        """``(basis (in * n_basis, batch), base (in, batch))`` of a constant feature-major
+        input while :meth:`cache_inputs` is on (computed on first sight), else (None, None)."""
+        cache = self.__dict__.get("_input_cache")
+        if cache is None or xt.requires_grad:
             return None, None
-        version = (xt._version, self.knots._version, self.knots.data_ptr())
-        hit = self._cache.get(id(xt))
-        if hit is not None and hit[0] is xt and hit[1] == version:
-            return hit[2], hit[3]
+        return cache.get((xt, self.knots), lambda: self._input_features(xt))
+
+    def _input_features(self, xt: torch.Tensor):
         with torch.no_grad():
             vals, cols, _ = spline.fast_local_basis(xt, self.knots, self.k, False, self.tables())
             basis = spline.dense_basis(vals, cols, self.n_basis).view(-1, xt.shape[1])
-            base = self.base(xt)
-        if len(self._cache) >= 2:
-            self._cache.pop(next(iter(self._cache)))
-        self._cache[id(xt)] = (xt, version, basis, base)  # holding xt keeps its id unique
-        return basis, base
+            return basis, self.base(xt)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, in) -> (batch, out)."""
@@ -140,7 +134,7 @@ class KANLayer(nn.Module):
         if self.numeric_off():  # every edge symbolic or removed: no spline work at all
             y_t = xt.new_zeros(self.out_dim, xt.shape[1])
         else:
-            basis_t, base_t = self._cached_inputs(xt)
+            basis_t, base_t = self.cached_inputs(xt)
             if base_t is None and self.base_fun_name != "silu":
                 base_t = self.base(xt)
             y_t = SplineLayerFunction.apply(
@@ -151,13 +145,10 @@ class KANLayer(nn.Module):
             y_t = y_t + self.symbolic(xt.t()).t()
         return y_t
 
+    @cached_on("mask")
     def numeric_off(self) -> bool:
         """True when no edge has a numeric part (the mask is all zero); cached on the mask."""
-        key = (self.mask._version, self.mask.data_ptr())
-        if self.__dict__.get("_off_key") != key:
-            self.__dict__["_off"] = not bool(self.mask.any())
-            self.__dict__["_off_key"] = key
-        return self.__dict__["_off"]
+        return not bool(self.mask.any())
 
     def spline_values(self, x: torch.Tensor) -> torch.Tensor:
         """The raw splines (without scales or mask): (batch, in) -> (batch, in, out)."""

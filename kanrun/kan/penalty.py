@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from . import spline
+from .kernels import silu_slope
 
 EPS = 1e-4
 LN2 = math.log(2.0)
@@ -45,11 +46,12 @@ def layer_penalty_t(layer, xt, saved, m, lamb, lamb_l1, lamb_entropy, need_dx):
     """Penalty of a stacked layer (``m`` members, inputs ``xt`` (m * in, batch)) and the
     gradients of ``lamb * penalty``: ``(reg (m,), g_x (m * in, batch) or None, grads)``.
 
-    ``saved`` is the forward state of :class:`~kanrun.kan.ensemble_stack.Stack`:
-    (x, dense basis (m * in, nb, batch), silu(x), sigmoid(x), ..., cols, local derivative).
+    ``saved`` is the forward state of :func:`kanrun.kan.kernels.layer_forward`: (dense
+    basis, silu(x), ..., cols, local derivative, x, sigmoid(x)).
     """
-    _, basis, base, sig, sp_mask, _, _, cols, deriv = saved
+    basis_t, base, _, sp_mask, _, _, _, cols, deriv, _, sig = saved
     rows_all, out = layer.scale_sp.shape
+    basis = basis_t.view(rows_all, layer.n_basis, -1)  # (m * in, nb, batch)
     rows, batch = rows_all // m, xt.shape[1]
     coef, mask, sb = layer.coef, layer.mask, layer.scale_base
     spl = torch.bmm(coef, basis)  # (m * in, out, batch)
@@ -71,7 +73,7 @@ def layer_penalty_t(layer, xt, saved, m, lamb, lamb_l1, lamb_entropy, need_dx):
     g_x = None
     if need_dx:
         d_spl = torch.bmm(coef, spline.dense_basis(deriv, cols, layer.n_basis))
-        d_base = sig * (1 + xt * (1 - sig))
+        d_base = silu_slope(xt, sig)
         g_x = (g_phi * ((sb * mask).unsqueeze(-1) * d_base.unsqueeze(1)
                         + sp_mask.unsqueeze(-1) * d_spl)).sum(1)
         # through std(x): d s_ij / d x_b = -std_ij / (sx + 0.1)^2 (x_b - mean) / ((B-1) sx)

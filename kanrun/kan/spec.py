@@ -22,16 +22,7 @@ import torch
 
 from kanrun.common.dtypes import DTYPES, torch_dtype
 
-from .kernels import silu
-
-BASE_FUNCTIONS = {
-    "silu": silu,
-    "identity": lambda x: x,
-    "zero": torch.zeros_like,
-    "tanh": torch.tanh,
-    "gelu": torch.nn.functional.gelu,
-    "softplus": torch.nn.functional.softplus,
-}
+from .kernels import BASE_FUNCTIONS
 
 
 class KANConfigError(ValueError):

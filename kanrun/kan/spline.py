@@ -13,6 +13,9 @@ Horner's rule), which layers use. Both return the derivative in x for analytic b
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import torch
 
 __all__ = [
@@ -122,8 +125,11 @@ def basis_tables(grid: torch.Tensor, k: int):
     (points outside the knots), zero-width intervals and basis indices out of range hold zero
     polynomials. The table's rows are [t_q, 1/h_q, C_0[r].., C_k[r]..] with C_p the
     coefficients of u^p for the k+1 local B-splines r.
-    Returns ``(table, row_offsets, col_offsets)``: the table (2 + (k+1)^2, columns), the first
-    column of each input, and the offsets from s to the local basis indices.
+    Returns ``(table, row_offsets, col_offsets, uniform)``: the table (2 + (k+1)^2, columns),
+    the first column of each input, the offsets from s to the local basis indices, and for
+    uniform knots (every input's, as built by :func:`uniform_grid`; k >= 2) the constants of
+    the closed form :func:`fast_local_basis` then uses (see :func:`_uniform_constants`),
+    else None.
     """
     in_dim, n_knots = grid.shape
     g = grid.to(torch.float64)
@@ -145,13 +151,60 @@ def basis_tables(grid: torch.Tensor, k: int):
     table = body.reshape(body.shape[0], in_dim * (n_knots + 1))
     row_offsets = (torch.arange(in_dim, device=dev, dtype=torch.int32) * (n_knots + 1))
     col_offsets = (torch.arange(w, device=dev) - 1 - k).view(-1, 1, 1)
-    return table.to(grid.dtype).contiguous(), row_offsets.unsqueeze(1), col_offsets
+    uniform = _uniform_constants(g, k, grid.dtype)
+    return (table.to(grid.dtype).contiguous(), row_offsets.unsqueeze(1), col_offsets,
+            uniform)
+
+
+def _uniform_constants(g: torch.Tensor, k: int, dtype):
+    """``(t_0 (in, 1), 1/h (in, 1), C (k+1, k+1, 1, 1) [p][r])`` when every input's knots
+    ``g`` (float64) are equally spaced to within rounding and k >= 2, else None.
+
+    On equally spaced knots the k+1 B-splines live on a point are the same polynomials of
+    u = frac((x - t_0) / h) on every interval (cardinal B-splines), so the interval is
+    ``floor`` instead of a search and the coefficients need no gather. From k = 2 on the
+    splines and their slopes are continuous, so a point within rounding of a knot gets the
+    same numbers (to rounding) whichever side ``floor`` puts it on. C is exact
+    (:func:`cardinal_coefficients`).
+    """
+    n_int = g.shape[1] - 1
+    if k < 2 or n_int < 2 * k + 1:
+        return None
+    h = (g[:, -1:] - g[:, :1]) / n_int
+    eps = min(torch.finfo(dtype).eps, torch.finfo(torch.float32).eps)  # half: the tables
+    tol = 64 * eps * (g.abs().amax(1, keepdim=True) + h)
+    if not bool((h > 0).all()) or not bool(((g[:, 1:] - g[:, :-1] - h).abs() <= tol).all()):
+        return None
+    w = k + 1
+    coef = cardinal_coefficients(k).to(device=g.device).view(w, w, 1, 1)
+    return g[:, :1].to(dtype), (1.0 / h).to(dtype), coef.to(dtype)
+
+
+def cardinal_coefficients(k: int) -> torch.Tensor:
+    """C[p, r] (float64, each rounded once from its exact rational value): on any interval
+    of equally spaced knots the local B-spline r (r = 0 .. k, the one whose support ends
+    k - r intervals later) is sum_p C[p, r] u^p, u the position in the interval in [0, 1).
+
+    It is the piece m = k - r of the cardinal B-spline,
+    N_k(u + m) = 1/k! sum_{i<=m} (-1)^i binom(k+1, i) (u + m - i)^k, expanded in u.
+    """
+    out = torch.empty(k + 1, k + 1, dtype=torch.float64)
+    for r in range(k + 1):
+        m = k - r
+        for p in range(k + 1):
+            exact = sum(Fraction((-1) ** i * math.comb(k + 1, i) * math.comb(k, p)
+                                 * (m - i) ** (k - p)) for i in range(m + 1))
+            out[p, r] = float(exact / math.factorial(k))
+    return out
 
 
 def fast_local_basis(xt: torch.Tensor, grid: torch.Tensor, k: int, with_derivative: bool,
                      tables):
-    """Same result as :func:`local_basis`, from :func:`basis_tables`: one gather, Horner."""
-    table, row_offsets, col_offsets = tables
+    """Same result as :func:`local_basis`, from :func:`basis_tables`: one gather, Horner
+    (on uniform knots, the closed form of :func:`_uniform_local_basis`)."""
+    table, row_offsets, col_offsets, uniform = tables
+    if uniform is not None:
+        return _uniform_local_basis(xt, grid, k, with_derivative, uniform)
     in_dim, n_knots = grid.shape
     w = k + 1
     s = torch.searchsorted(grid, xt, right=True, out_int32=True)
@@ -168,6 +221,33 @@ def fast_local_basis(xt: torch.Tensor, grid: torch.Tensor, k: int, with_derivati
         deriv = (deriv * c[1]).transpose(0, 1)
     basis_cols = (s.unsqueeze(0) + col_offsets).clamp_(0, n_knots - k - 2).transpose(0, 1)
     return vals.transpose(0, 1), basis_cols, deriv
+
+
+def _uniform_local_basis(xt, grid, k, with_derivative, uniform):
+    """:func:`fast_local_basis` on equally spaced knots: the interval of each point is
+    ``floor((x - t_0) / h)``, the k+1 local values one Horner pass over constant
+    coefficients (no search, no gather); points outside the knots get zeros."""
+    t0, inv_h, coef = uniform
+    n_int = grid.shape[1] - 1
+    n_basis = n_int - k
+    z = ((xt - t0) * inv_h).clamp_(-1.0, float(n_int))  # far-away points stay outside
+    q = z.floor()
+    u = z - q
+    vals = coef[k]
+    deriv = torch.zeros_like(vals) if with_derivative else None
+    for p in range(k - 1, -1, -1):  # as fast_local_basis: the value and the derivative
+        if with_derivative:
+            deriv = torch.addcmul(vals, deriv, u)
+        vals = torch.addcmul(coef[p], vals, u)
+    # local spline r is basis j = q - k + r; it exists iff 0 <= j < n_basis (which also
+    # rules out the points outside the knots, q = -1 or n_int)
+    j = q.unsqueeze(0) + torch.arange(-k, 1, device=xt.device, dtype=xt.dtype).view(-1, 1, 1)
+    dead = (j < 0) | (j >= n_basis)
+    vals.masked_fill_(dead, 0.0)
+    if with_derivative:
+        deriv = deriv.masked_fill_(dead, 0.0).mul_(inv_h).transpose(0, 1)
+    cols = j.clamp_(0, n_basis - 1).to(torch.int64)
+    return vals.transpose(0, 1), cols.transpose(0, 1), deriv
 
 
 def dense_basis(vals: torch.Tensor, cols: torch.Tensor, n_basis: int) -> torch.Tensor:
