@@ -7,7 +7,7 @@ run with their import line changed (``from kanrun import *``; ``kan.utils`` is
 """
 
 __version__ = "0.1.0"
-_LIBRARY = ("KAN", "KANEnsemble", "KANLayer", "create_dataset", "fit", "load_model",
+_LIBRARY = ("KAN", "KANSpec", "KANEnsemble", "KANLayer", "create_dataset", "fit", "load_model",
             "save_model", "register_function", "KANConfigError", "KANLayerError", "FitError",
             "NonFiniteLossError", "CheckpointError")
 _UTILS = ("ex_round",)

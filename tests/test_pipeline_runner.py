@@ -12,7 +12,6 @@ import signal
 import pytest
 import torch
 
-from kanrun.kan.interpret import InterpretMixin
 from kanrun.pipeline import (
     STAGES,
     PlainDisplay,
@@ -118,19 +117,6 @@ def test_resume_after_a_crash_continues_from_the_last_completed_stage(tmp_path, 
     assert resumed.metrics["test_rmse"] == reference.metrics["test_rmse"]
     assert without_seconds(artifacts.read_loss_rows(tmp_path / "run" / "losses.csv")) == (
         without_seconds(artifacts.read_loss_rows(tmp_path / "ref" / "losses.csv")))
-
-
-def test_missing_method_skips_the_stage_and_the_run_goes_on(tmp_path, monkeypatch, caplog):
-    monkeypatch.delattr(InterpretMixin, "prune")
-    cfg = tiny_config(order=["train", "prune", "grid_extend"])
-    with caplog.at_level(logging.WARNING, logger="kanrun.run"):
-        outcome = run_pipeline(prepare(cfg), tmp_path, PlainDisplay())
-    assert outcome.status == "completed"
-    assert "stage prune skipped: requires KAN.prune" in caplog.text
-    _, stages = read_stages(tmp_path)
-    assert [(r["stage"], r["status"]) for r in stages] == [
-        ("train", "completed"), ("prune", "skipped"), ("grid_extend", "completed")]
-    assert stages[1]["width"] == stages[0]["width"] == "[2,2,1]"
 
 
 def read_stages(run_dir):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import types
-
 import pytest
 import torch
 
@@ -14,7 +12,6 @@ from kanrun.pipeline.describe import edge_counts, spline_edges, summary, width_t
 from kanrun.pipeline.schema import (
     FitSymbolicStage,
     GridConfig,
-    PruneStage,
     RegularizationConfig,
     TrainStage,
 )
@@ -69,15 +66,6 @@ def test_grid_extend_refines_to_each_grid_in_turn(data):
     assert [r["grid"] for r in rows] == [5, 5, 8, 8]
     with pytest.raises(StageSkipped, match="grid.grids is empty"):
         STAGES["grid_extend"](tiny(), stage_data(data), GridConfig(grids=[]))
-
-
-def test_stages_that_need_interpretability_methods_say_so(data):
-    bare = types.SimpleNamespace()
-    with pytest.raises(StageSkipped, match="stage prune skipped: requires KAN.prune"):
-        STAGES["prune"](bare, stage_data(data), PruneStage())
-    with pytest.raises(StageSkipped, match="requires KAN.auto_symbolic"):
-        STAGES["auto_symbolic"](bare, stage_data(data), stage_settings(RunConfig(),
-                                                                       "auto_symbolic"))
 
 
 def test_fit_symbolic_needs_symbolic_edges(data):

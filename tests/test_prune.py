@@ -161,7 +161,7 @@ def test_prune_uses_cached_inputs_and_drops_nodes_left_without_edges():
         m.layers[1].scale_base[2] = 1e-3  # node 2 scores above node_th but its edge is weak
     small = m.prune(node_th=1e-6, edge_th=3e-2)
     assert small.width == [[2, 0], [2, 0], [1, 0]]
-    assert small._interp_x is not None
+    assert small.reference_inputs is not None
 
 
 def test_dead_node_removal_is_exact():

@@ -6,4 +6,5 @@ need. It imports nothing else of kanrun.
     metrics.py the RMSE (NumPy arrays or torch tensors)
     evaluate.py  a sympy expression -> a torch function, node by node (no code generation)
     suggest.py the "did you mean" hint for unknown names
+    dtypes.py  the table of floating dtypes by name
 """

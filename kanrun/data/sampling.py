@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
+from kanrun.common.dtypes import torch_dtype  # re-exported for the samplers
 from kanrun.data.bundle import DatasetBundle
 from kanrun.data.config import DatasetConfig
 from kanrun.data.errors import DatasetError
@@ -29,10 +30,6 @@ def generator(seed: int, stream: int) -> torch.Generator:
     """A torch.Generator for one named stream of `seed` (independent across streams)."""
     state = np.random.SeedSequence([seed, stream]).generate_state(1, dtype=np.uint64)[0]
     return torch.Generator().manual_seed(int(state) & (2**63 - 1))
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    return {"float32": torch.float32, "float64": torch.float64}[name]
 
 
 def resolve_ranges(

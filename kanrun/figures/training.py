@@ -10,14 +10,13 @@ import time
 
 import torch
 
+from kanrun.common.dtypes import torch_dtype
 from kanrun.common.metrics import rmse
 from kanrun.data import load_dataset
 from kanrun.kan import KAN, NonFiniteLossError
 
 from .context import finite
 from .mlp import fit_mlp, make_mlp, n_params
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def dataset(spec: dict) -> dict:
@@ -39,7 +38,7 @@ def kan_schedule(job: dict) -> dict:
     Returns one row per grid and, with ``record_steps``, every step's losses.
     """
     data = dataset(job["dataset"])
-    dtype = DTYPES[job.get("dtype", "float32")]
+    dtype = torch_dtype(job.get("dtype", "float32"))
     data = {k: v.to(dtype) for k, v in data.items()}
     model = KAN(width=job["width"], grid=job["grids"][0], k=job.get("k", 3),
                 seed=job["seed"], dtype=dtype, **job.get("kan_options", {}))
@@ -71,7 +70,7 @@ def kan_schedule(job: dict) -> dict:
 def mlp_job(job: dict) -> dict:
     """Train an MLP of ``job['width']`` for ``job['steps']`` L-BFGS steps."""
     data = dataset(job["dataset"])
-    dtype = DTYPES[job.get("dtype", "float32")]
+    dtype = torch_dtype(job.get("dtype", "float32"))
     data = {k: v.to(dtype) for k, v in data.items()}
     start = time.perf_counter()
     model = make_mlp(job["width"], job.get("activation", "silu"), job["seed"], dtype)

@@ -44,9 +44,9 @@ class Attribution:
 
 
 def resolve_inputs(model, x) -> torch.Tensor:
-    """``x`` if given, else the inputs cached by an earlier interpretation call."""
+    """``x`` if given, else the model's reference inputs (``model.reference_inputs``)."""
     if x is None:
-        x = getattr(model, "_interp_x", None)
+        x = model.reference_inputs
         if x is None:
             raise AttributionError(
                 "this needs sample inputs to measure the activations: pass x=... (e.g. "
@@ -67,7 +67,7 @@ def edge_records(model, x) -> list[dict]:
     return records
 
 
-def activation_scales(model, x=None, records=None) -> list[dict]:
+def activation_scales(model, x=None, *, records=None) -> list[dict]:
     """Per layer: ``mean_abs`` = mean |phi_ij| and ``std_ratio`` = std(phi_ij)/(std(x_i)+0.1).
 
     Both (in, out); ``std_ratio`` is the paper's normalized scale (what the L1 + entropy
@@ -91,7 +91,7 @@ def node_to_subnode(score: torch.Tensor, n_sum: int, arity: list[int]) -> torch.
     return torch.repeat_interleave(score, reps, dim=1)
 
 
-def attribute(model, x=None, out_score=None, layer: int | None = None,
+def attribute(model, x=None, *, out_score=None, layer: int | None = None,
               records=None) -> Attribution:
     """Backward attribution scores from the nodes of ``layer`` (default: the outputs).
 

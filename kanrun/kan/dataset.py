@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .model import resolve_dtype
+from .spec import resolve_dtype
 
 
 def create_dataset(

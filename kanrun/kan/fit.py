@@ -192,7 +192,7 @@ def fit(
         if n_threads != caller_threads:
             torch.set_num_threads(caller_threads)
         model.cache_inputs(False)
-        model.__dict__["_interp_x"] = data["train_input"]
+        model.reference_inputs = data["train_input"]
         if isinstance(optimizer, LBFGS):
             optimizer.close()
 

@@ -4,10 +4,11 @@
               + symbolic_mask_ij * (c_ij * f_ij(a_ij * x + b_ij) + d_ij)
     y_j = sum_i phi_ij(x_i)
 
-Shapes: x (batch, in) -> y (batch, out); ``coef`` (in, out, G+k); ``grid`` (in, G+2k+1);
-``mask``, ``scale_base``, ``scale_sp`` (in, out). The forward pass evaluates each input's
-basis once and contracts it with all coefficients in one matmul; per-edge values
-(batch, in, out) are only formed by :meth:`edge_values`.
+Shapes: x (batch, in) -> y (batch, out); ``coef`` (in, out, G+k); ``knots`` (in, G+2k+1),
+the knot vector of each input's splines (G = ``n_intervals``, the grid size, k extra knots
+on each side); ``mask``, ``scale_base``, ``scale_sp`` (in, out). The forward pass evaluates
+each input's basis once and contracts it with all coefficients in one matmul; per-edge
+values (batch, in, out) are only formed by :meth:`edge_values`.
 """
 
 from __future__ import annotations
@@ -20,93 +21,91 @@ from torch import nn
 from . import spline
 from .cache import TensorCache, cached_on
 from .kernels import BASE_FUNCTIONS, SplineLayerFunction
+from .spec import KANSpec
 from .symbolic.edges import SymbolicEdges
 
 
 class KANLayerError(ValueError):
-    """A layer was asked for something it cannot do (bad shape, grid or function name)."""
+    """A layer was asked for something it cannot do (no inputs or outputs, a bad refine)."""
 
 
 class KANLayer(nn.Module):
     """A KAN layer with B-spline activations plus a residual base function on each edge."""
 
-    def __init__(
-        self,
-        in_dim: int,
-        out_dim: int,
-        grid: int = 5,
-        k: int = 3,
-        noise_scale: float = 0.5,
-        scale_base_mu: float = 0.0,
-        scale_base_sigma: float = 1.0,
-        scale_sp: float = 1.0,
-        base_fun: str = "silu",
-        grid_eps: float = 0.02,
-        grid_range=(-1.0, 1.0),
-        sp_trainable: bool = True,
-        sb_trainable: bool = True,
-        generator: torch.Generator | None = None,
-        dtype: torch.dtype | None = None,
-        device=None,
-    ):
+    def __init__(self, in_dim: int, out_dim: int, spec: KANSpec | None = None, *,
+                 generator: torch.Generator | None = None, device=None, **arguments):
+        """An ``in_dim -> out_dim`` layer with the edge settings of ``spec`` (its ``grid``,
+        ``k``, ``base_fun``, scales, ``grid_range``, ``dtype``...; the width is the model's).
+
+        ``arguments`` are KANSpec fields replacing those of ``spec`` (without a spec:
+        ``KANLayer(2, 3, grid=5, k=3)`` builds one). ``generator`` draws the initial curves.
+        """
         super().__init__()
         if in_dim < 1 or out_dim < 1:
             raise KANLayerError(
                 f"a layer needs at least one input and output, got {in_dim}->{out_dim}")
-        if int(grid) < 1:
-            raise KANLayerError(f"grid must be a positive number of intervals, got {grid}")
-        if int(k) < 0:
-            raise KANLayerError(f"spline order k must be >= 0, got {k}")
-        if base_fun not in BASE_FUNCTIONS:
-            raise KANLayerError(
-                f"unknown base_fun {base_fun!r}; choose one of {sorted(BASE_FUNCTIONS)}"
-            )
-        lo, hi = float(grid_range[0]), float(grid_range[1])
-        if not hi > lo:
-            raise KANLayerError(f"grid_range must be [low, high] with low < high, got {grid_range}")
-        dtype = dtype or torch.get_default_dtype()
-        self.in_dim, self.out_dim, self.num, self.k = int(in_dim), int(out_dim), int(grid), int(k)
-        self.base_fun_name = base_fun
-        self.grid_eps = float(grid_eps)
-        knots = spline.uniform_grid(in_dim, self.num, (lo, hi), dtype=torch.float64, device=device)
-        grid_t = spline.extend_grid(knots, self.k)
-        self.register_buffer("grid", grid_t.to(dtype))
+        if spec is None:
+            spec = KANSpec(width=[int(in_dim), int(out_dim)], **arguments)
+        elif arguments:
+            spec = spec.replace(**arguments)
+        self.spec = spec
+        dtype = spec.torch_dtype
+        self.in_dim, self.out_dim = int(in_dim), int(out_dim)
+        self.n_intervals, self.k = spec.grid, spec.k
+        self.base_fun_name = spec.base_fun
+        self.grid_eps = spec.grid_eps
+        g = self.n_intervals
+        knots = spline.uniform_grid(in_dim, g, spec.grid_range, dtype=torch.float64, device=device)
+        full = spline.extend_grid(knots, self.k)
+        self.register_buffer("knots", full.to(dtype))
         self.register_buffer("mask", torch.ones(in_dim, out_dim, dtype=dtype, device=device))
 
         def rand(*shape):
             return torch.rand(*shape, generator=generator, dtype=torch.float64).to(device)
 
         # small random curves: noise at the grid points, fitted by least squares
-        if noise_scale:
-            noise = (rand(self.num + 1, in_dim, out_dim) - 0.5) * noise_scale / self.num
-            coef = spline.curve_to_coef(knots.t(), noise, grid_t, self.k, ridge=1e-8)
+        if spec.noise_scale:
+            noise = (rand(g + 1, in_dim, out_dim) - 0.5) * spec.noise_scale / g
+            coef = spline.curve_to_coef(knots.t(), noise, full, self.k, ridge=1e-8)
         else:
-            coef = torch.zeros(in_dim, out_dim, self.num + self.k, dtype=torch.float64,
+            coef = torch.zeros(in_dim, out_dim, g + self.k, dtype=torch.float64,
                                device=device)
         self.coef = nn.Parameter(coef.to(dtype))
         root = 1.0 / math.sqrt(in_dim)
-        sb = scale_base_mu * root + scale_base_sigma * (rand(in_dim, out_dim) * 2 - 1) * root
-        self.scale_base = nn.Parameter(sb.to(dtype), requires_grad=sb_trainable)
-        sp = torch.full((in_dim, out_dim), scale_sp * root, dtype=torch.float64, device=device)
-        self.scale_sp = nn.Parameter(sp.to(dtype), requires_grad=sp_trainable)
+        sb = (spec.scale_base_mu * root
+              + spec.scale_base_sigma * (rand(in_dim, out_dim) * 2 - 1) * root)
+        self.scale_base = nn.Parameter(sb.to(dtype), requires_grad=spec.sb_trainable)
+        sp = torch.full((in_dim, out_dim), spec.scale_sp * root, dtype=torch.float64,
+                        device=device)
+        self.scale_sp = nn.Parameter(sp.to(dtype), requires_grad=spec.sp_trainable)
         self.symbolic = SymbolicEdges(in_dim, out_dim, dtype=dtype, device=device)
+
+    # the fast paths' (kernels.py, fastpath*.py, ensemble_stack.py) spellings of knots and
+    # n_intervals, until they move to the new names
+    @property
+    def grid(self) -> torch.Tensor:
+        return self.knots
+
+    @property
+    def num(self) -> int:
+        return self.n_intervals
 
     # ------------------------------------------------------------------ forward
     @property
     def n_basis(self) -> int:
-        return self.num + self.k
+        return self.n_intervals + self.k
 
     def base(self, x: torch.Tensor) -> torch.Tensor:
         return BASE_FUNCTIONS[self.base_fun_name](x)
 
-    @cached_on("grid")
+    @cached_on("knots")
     def tables(self):
         """Basis tables for the current knots (rebuilt only when the grid changes)."""
-        return spline.basis_tables(self.grid, self.k)
+        return spline.basis_tables(self.knots, self.k)
 
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         """Dense basis of this layer's knots: (batch, in) -> (batch, in, G+k)."""
-        return spline.bspline_basis(x, self.grid, self.k)
+        return spline.bspline_basis(x, self.knots, self.k)
 
     def cache_inputs(self, enabled: bool) -> None:
         """Keep the basis of the last two constant inputs (used by fit for the data)."""
@@ -118,11 +117,11 @@ class KANLayer(nn.Module):
         cache = self.__dict__.get("_input_cache")
         if cache is None or xt.requires_grad:
             return None, None
-        return cache.get((xt, self.grid), lambda: self._input_features(xt))
+        return cache.get((xt, self.knots), lambda: self._input_features(xt))
 
     def _input_features(self, xt: torch.Tensor):
         with torch.no_grad():
-            vals, cols, _ = spline.fast_local_basis(xt, self.grid, self.k, False, self.tables())
+            vals, cols, _ = spline.fast_local_basis(xt, self.knots, self.k, False, self.tables())
             basis = spline.dense_basis(vals, cols, self.n_basis).view(-1, xt.shape[1])
             return basis, self.base(xt)
 
@@ -140,7 +139,7 @@ class KANLayer(nn.Module):
                 base_t = self.base(xt)
             y_t = SplineLayerFunction.apply(
                 xt, base_t, self.coef, self.scale_base, self.scale_sp, self.mask,
-                self.grid, self.tables(), self.k, basis_t,
+                self.knots, self.tables(), self.k, basis_t,
             )
         if self.symbolic.active:
             y_t = y_t + self.symbolic(xt.t()).t()
@@ -168,23 +167,23 @@ class KANLayer(nn.Module):
 
     # ------------------------------------------------------------------ grids
     def interior_knots(self) -> torch.Tensor:
-        return spline.interior(self.grid, self.k)
+        return spline.interior(self.knots, self.k)
 
-    def _refit(self, new_grid: torch.Tensor, points: torch.Tensor) -> None:
+    def _refit(self, new_knots: torch.Tensor, points: torch.Tensor) -> None:
         with torch.no_grad():
-            coef = spline.refit_coef(points, self.grid, self.coef, new_grid, self.k)
-            self.grid.copy_(new_grid.to(self.grid.dtype))
+            coef = spline.refit_coef(points, self.knots, self.coef, new_knots, self.k)
+            self.knots.copy_(new_knots.to(self.knots.dtype))
             self.coef.copy_(coef)
 
     def adaptive_knots(self, x: torch.Tensor) -> torch.Tensor:
         """Interior knots from samples: ``grid_eps`` * uniform + (1 - grid_eps) * percentiles."""
         x_sorted = torch.sort(x.detach(), dim=0).values
         m = x_sorted.shape[0]
-        ids = [int(m / self.num * i) for i in range(self.num)] + [m - 1]
+        ids = [int(m / self.n_intervals * i) for i in range(self.n_intervals)] + [m - 1]
         adaptive = x_sorted[ids, :].t()  # (in, G+1)
         lo, hi = adaptive[:, :1], adaptive[:, -1:]
-        steps = torch.arange(self.num + 1, dtype=x.dtype, device=x.device)
-        uniform = lo + (hi - lo) / self.num * steps
+        steps = torch.arange(self.n_intervals + 1, dtype=x.dtype, device=x.device)
+        uniform = lo + (hi - lo) / self.n_intervals * steps
         knots = self.grid_eps * uniform + (1 - self.grid_eps) * adaptive
         # an input whose samples (nearly) all coincide keeps its current knots
         old = self.interior_knots()
@@ -196,16 +195,16 @@ class KANLayer(nn.Module):
         to its previous values on the samples (least squares). ``alpha`` < 1 moves them
         only that fraction of the way (a smaller change of the function)."""
         with torch.no_grad():
-            x = x.to(self.grid.dtype)
+            x = x.to(self.knots.dtype)
             knots = self.adaptive_knots(x)
             if alpha != 1.0:
                 old = self.interior_knots().to(knots.dtype)
                 knots = old + float(alpha) * (knots - old)
             self._refit(spline.extend_grid(knots, self.k), x)
 
-    def refined(self, num: int, x: torch.Tensor | None = None,
+    def refined(self, n_intervals: int, x: torch.Tensor | None = None,
                 margin: float | None = None) -> KANLayer:
-        """A copy with ``num`` intervals whose splines are least-squares fits of this one.
+        """A copy with ``n_intervals`` intervals whose splines are least-squares fits of this.
 
         The new knots interpolate the current ones (keeping a sample-adapted spacing). When
         samples ``x`` of this layer's inputs are given, the grid range also covers them, so
@@ -214,13 +213,15 @@ class KANLayer(nn.Module):
         times that range on each side (no empty intervals where the data no longer reach, and
         room for test points slightly beyond the training data).
         """
-        if int(num) < 1:
-            raise KANLayerError(f"grid must be a positive number of intervals, got {num}")
+        if int(n_intervals) < 1:
+            raise KANLayerError(
+                f"grid must be a positive number of intervals, got {n_intervals}")
         if margin is not None and not float(margin) >= 0:
             raise KANLayerError(f"margin must be a non-negative fraction, got {margin}")
         old = self.interior_knots().to(torch.float64)
-        pos = torch.linspace(0, self.num, int(num) + 1, dtype=torch.float64, device=old.device)
-        lower = pos.floor().long().clamp(max=self.num - 1)
+        pos = torch.linspace(0, self.n_intervals, int(n_intervals) + 1, dtype=torch.float64,
+                             device=old.device)
+        lower = pos.floor().long().clamp(max=self.n_intervals - 1)
         frac = (pos - lower).unsqueeze(0)
         knots = old[:, lower] * (1 - frac) + old[:, lower + 1] * frac
         if x is not None:
@@ -236,27 +237,30 @@ class KANLayer(nn.Module):
                 moved = lo + (knots - first) / span.clamp_min(1e-300) * (hi - lo)
                 usable = (hi - lo > 1e-12 * (1 + hi.abs())) & (span > 0)  # constant inputs
                 knots = torch.where(usable, moved, knots)
-        new_grid = spline.extend_grid(knots, self.k)
+        new_knots = spline.extend_grid(knots, self.k)
         points = spline.sample_points(knots, self.k + 2)
         if x is not None:
             points = torch.cat([points, x.detach().to(torch.float64)])
         coef = spline.refit_coef(
-            points, self.grid.to(torch.float64), self.coef, new_grid, self.k
+            points, self.knots.to(torch.float64), self.coef, new_knots, self.k
         )
-        new = self._empty_like(int(num))
+        new = self._empty_like(int(n_intervals))
         with torch.no_grad():
-            new.grid.copy_(new_grid.to(self.grid.dtype))
+            new.knots.copy_(new_knots.to(self.knots.dtype))
             new.coef.copy_(coef)
         return new
 
-    def _empty_like(self, num: int) -> KANLayer:
-        """A layer with this one's settings and values, but ``num`` intervals (coef zeroed)."""
-        new = KANLayer(
-            self.in_dim, self.out_dim, grid=num, k=self.k, noise_scale=0.0,
-            base_fun=self.base_fun_name, grid_eps=self.grid_eps,
-            sp_trainable=self.scale_sp.requires_grad, sb_trainable=self.scale_base.requires_grad,
-            dtype=self.coef.dtype, device=self.coef.device,
-        )
+    def _copy_spec(self, **changes) -> KANSpec:
+        """This layer's spec as it stands now (current dtype, trainability), changed."""
+        return self.spec.replace(
+            noise_scale=0.0, dtype=self.coef.dtype, sp_trainable=self.scale_sp.requires_grad,
+            sb_trainable=self.scale_base.requires_grad, **changes)
+
+    def _empty_like(self, n_intervals: int) -> KANLayer:
+        """A layer with this one's settings and values but ``n_intervals`` intervals (coef
+        zeroed)."""
+        new = KANLayer(self.in_dim, self.out_dim, self._copy_spec(grid=int(n_intervals)),
+                       device=self.coef.device)
         with torch.no_grad():
             new.scale_base.copy_(self.scale_base)
             new.scale_sp.copy_(self.scale_sp)
@@ -271,14 +275,10 @@ class KANLayer(nn.Module):
         out_ids = torch.as_tensor(list(out_ids), dtype=torch.long, device=self.coef.device)
         if len(in_ids) == 0 or len(out_ids) == 0:
             raise KANLayerError("a layer must keep at least one input and one output")
-        new = KANLayer(
-            len(in_ids), len(out_ids), grid=self.num, k=self.k, noise_scale=0.0,
-            base_fun=self.base_fun_name, grid_eps=self.grid_eps,
-            sp_trainable=self.scale_sp.requires_grad, sb_trainable=self.scale_base.requires_grad,
-            dtype=self.coef.dtype, device=self.coef.device,
-        )
+        new = KANLayer(len(in_ids), len(out_ids), self._copy_spec(grid=self.n_intervals),
+                       device=self.coef.device)
         with torch.no_grad():
-            new.grid.copy_(self.grid[in_ids])
+            new.knots.copy_(self.knots[in_ids])
             new.coef.copy_(self.coef[in_ids][:, out_ids])
             new.scale_base.copy_(self.scale_base[in_ids][:, out_ids])
             new.scale_sp.copy_(self.scale_sp[in_ids][:, out_ids])
@@ -288,6 +288,6 @@ class KANLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"in={self.in_dim}, out={self.out_dim}, grid={self.num}, k={self.k}, "
+            f"in={self.in_dim}, out={self.out_dim}, grid={self.n_intervals}, k={self.k}, "
             f"base_fun={self.base_fun_name}"
         )

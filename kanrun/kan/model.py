@@ -1,381 +1,282 @@
-"""KAN: a stack of KAN layers with optional multiplication nodes (KAN 2.0).
+"""KAN: the network (:mod:`kanrun.kan.network`) with pykan's methods.
 
-``width`` lists the nodes of each layer. An entry is either ``n`` (n sum nodes) or
-``[n_sum, n_mult]``; each multiplication node multiplies ``mult_arity`` consecutive
-"subnodes" produced by the layer below. So ``width=[2, [5, 2], 1]`` with arity 2 has a first
-layer 2 -> 9 (5 sum subnodes + 2*2 product factors) and a second layer 7 -> 1.
+Every method below the constructor is a thin wrapper of a plain function that takes the
+model as its first argument: :mod:`~kanrun.kan.fit`, :mod:`~kanrun.kan.attribution`,
+:mod:`~kanrun.kan.prune`, :mod:`~kanrun.kan.plot`, :mod:`~kanrun.kan.symbolic`,
+:mod:`~kanrun.kan.checkpoint`. Arguments pykan passes positionally stay positional
+(``model.prune_node(1e-2)``, ``model.fix_symbolic(0, 0, 0, 'sin')``, ``model.refine(10)``);
+every other argument is keyword-only and named as in the wrapped function.
 
-Between layers every subnode and node has an affine map (``subnode_scale/bias``,
-``node_scale/bias``; identity and frozen unless ``affine_trainable``).
+Methods that measure activations take sample inputs ``x`` (a tensor, or a dataset dict whose
+``train_input`` is used). Without ``x`` they use ``model.reference_inputs``: the inputs of
+the last ``model(x)``, the training inputs of the last ``fit``, or the last ``x`` given to
+one of these methods. As in pykan, ``model.fit(dataset)`` followed by ``model.plot()``,
+``model.prune()`` or ``model.auto_symbolic()`` just works.
+
+Nothing here prints unless asked (``verbose``), and no file is written unless a ``path``,
+``folder`` or checkpoint name is given.
 """
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import torch
-from torch import nn
 
-from .compat import PykanMixin
+from . import attribution, checkpoint, interpret
+from . import plot as plots
+from . import prune as pruning
 from .fit import fit as _fit
-from .interpret import InterpretMixin
-from .layer import KANLayer
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-          "bfloat16": torch.bfloat16}
+from .network import KANNetwork
+from .spec import KANConfigError, KANSpec, dtype_name, normalize_width, resolve_dtype, spec_fields
+from .symbolic import auto, search
 
 
-# fractions of the way to the data's knots tried by a loss-keeping grid update
-GRID_MOVES = (1.0, 0.25)
-
-
-class KANConfigError(ValueError):
-    """The model was configured with impossible settings; the message says what to change."""
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    for name, dt in DTYPES.items():
-        if dt == dtype:
-            return name
-    raise KANConfigError(f"unsupported dtype {dtype}; use one of {sorted(DTYPES)}")
-
-
-def resolve_dtype(dtype) -> torch.dtype:
-    if dtype is None:
-        return torch.get_default_dtype()
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    name = str(dtype).replace("torch.", "")
-    if name not in DTYPES:
-        raise KANConfigError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPES)}")
-    return DTYPES[name]
-
-
-def normalize_width(width) -> list[list[int]]:
-    """``[2, [5, 2], 1]`` -> ``[[2, 0], [5, 2], [1, 0]]`` with checks."""
-    if not isinstance(width, (list, tuple)) or len(width) < 2:
-        raise KANConfigError(f"width must list at least two layers of nodes, got {width!r}")
-    out = []
-    for entry in width:
-        if isinstance(entry, (list, tuple)):
-            if len(entry) != 2:
-                raise KANConfigError(f"a width entry must be n or [n_sum, n_mult], got {entry!r}")
-            n_sum, n_mult = int(entry[0]), int(entry[1])
-        else:
-            n_sum, n_mult = int(entry), 0
-        if n_sum < 0 or n_mult < 0 or n_sum + n_mult < 1:
-            raise KANConfigError(f"every layer needs at least one node, got {entry!r} in {width!r}")
-        out.append([n_sum, n_mult])
-    if out[0][1] or out[-1][1]:
-        raise KANConfigError("the input and output layers cannot have multiplication nodes")
-    return out
-
-
-def _arities(width: list[list[int]], mult_arity) -> list[list[int]]:
-    """Per layer, the arity of each multiplication node."""
-    if isinstance(mult_arity, int):
-        if mult_arity < 2:
-            raise KANConfigError(f"mult_arity must be >= 2, got {mult_arity}")
-        return [[mult_arity] * n_mult for _, n_mult in width]
-    ar = [list(map(int, a)) if isinstance(a, (list, tuple)) else [int(a)] * width[i][1]
-          for i, a in enumerate(mult_arity)]
-    if len(ar) != len(width) or any(len(a) != w[1] for a, w in zip(ar, width)):
-        raise KANConfigError("mult_arity must be an int or one list of arities per layer, "
-                             "one entry per multiplication node")
-    if any(a < 2 for row in ar for a in row):
-        raise KANConfigError("every multiplication node needs an arity >= 2")
-    return ar
-
-
-class KAN(InterpretMixin, PykanMixin, nn.Module):
+class KAN(KANNetwork):
     """Kolmogorov-Arnold Network (pykan-compatible constructor arguments).
 
-    ``dtype=None`` follows torch's default dtype (``torch.set_default_dtype``), as pykan.
-    The model remembers a reference to the inputs of its last ``model(x)`` (and the training
-    inputs of its last ``fit``): ``plot()``, ``prune()``, ``auto_symbolic()`` ... use them
-    when called without ``x``. Nothing is copied or written.
+    ``KAN(width=[2, 5, 1], grid=5, k=3, seed=0)`` takes the fields of
+    :class:`~kanrun.kan.spec.KANSpec` (pykan's names and defaults) plus ``device``;
+    ``KAN.from_spec(spec)`` builds from a spec. ``dtype=None`` follows torch's default dtype.
     """
 
-    def __init__(
-        self,
-        width,
-        grid: int = 3,
-        k: int = 3,
-        mult_arity=2,
-        noise_scale: float = 0.3,
-        scale_base_mu: float = 0.0,
-        scale_base_sigma: float = 1.0,
-        scale_sp: float = 1.0,
-        base_fun: str = "silu",
-        grid_eps: float = 0.02,
-        grid_range=(-1.0, 1.0),
-        sp_trainable: bool = True,
-        sb_trainable: bool = True,
-        affine_trainable: bool = False,
-        seed: int = 1,
-        dtype=None,
-        device=None,
-    ):
-        super().__init__()
-        dt = resolve_dtype(dtype)
-        self.width = normalize_width(width)
-        self.mult_arity = _arities(self.width, mult_arity)
-        self.grid, self.k = int(grid), int(k)
-        self.config = dict(
-            width=[list(w) for w in self.width], grid=self.grid, k=self.k,
-            mult_arity=[list(a) for a in self.mult_arity], noise_scale=float(noise_scale),
-            scale_base_mu=float(scale_base_mu), scale_base_sigma=float(scale_base_sigma),
-            scale_sp=float(scale_sp), base_fun=str(base_fun), grid_eps=float(grid_eps),
-            grid_range=[float(grid_range[0]), float(grid_range[1])],
-            sp_trainable=bool(sp_trainable), sb_trainable=bool(sb_trainable),
-            affine_trainable=bool(affine_trainable), seed=int(seed), dtype=dtype_name(dt),
-        )
-        gen = torch.Generator().manual_seed(int(seed))
-        self.layers = nn.ModuleList()
-        for l in range(self.depth):
-            self.layers.append(KANLayer(
-                self.width_in[l], self.width_subnodes[l + 1], grid=self.grid, k=self.k,
-                noise_scale=noise_scale, scale_base_mu=scale_base_mu,
-                scale_base_sigma=scale_base_sigma, scale_sp=scale_sp, base_fun=base_fun,
-                grid_eps=grid_eps, grid_range=grid_range, sp_trainable=sp_trainable,
-                sb_trainable=sb_trainable, generator=gen, dtype=dt, device=device,
-            ))
+    def __init__(self, *args, spec: KANSpec | None = None, device=None, **arguments):
+        # positional arguments in KANSpec's field order (width, grid, k, mult_arity, ...)
+        names = spec_fields()
+        if len(args) > len(names) + 1:
+            raise KANConfigError(f"KAN takes at most {len(names) + 1} positional arguments")
+        if len(args) == len(names) + 1:
+            *args, device = args
+        for name, value in zip(names, args, strict=False):
+            if name in arguments:
+                raise KANConfigError(f"KAN got two values for {name}", name)
+            arguments[name] = value
+        if spec is None:
+            if arguments.get("width") is None:
+                raise KANConfigError("KAN needs a width (e.g. width=[2, 5, 1]) or a spec",
+                                     "width")
+            spec = KANSpec(**arguments)
+        elif arguments:
+            raise KANConfigError("give a KANSpec or the model's arguments, not both")
+        super().__init__(spec, device=device)
 
-        def affine(n, value):
-            return nn.Parameter(torch.full((n,), value, dtype=dt, device=device),
-                                requires_grad=affine_trainable)
+    @classmethod
+    def from_spec(cls, spec: KANSpec, device=None) -> KAN:
+        return cls(spec=spec, device=device)
 
-        self.subnode_scale = nn.ParameterList(
-            [affine(self.width_subnodes[l + 1], 1.0) for l in range(self.depth)])
-        self.subnode_bias = nn.ParameterList(
-            [affine(self.width_subnodes[l + 1], 0.0) for l in range(self.depth)])
-        self.node_scale = nn.ParameterList(
-            [affine(self.width_in[l + 1], 1.0) for l in range(self.depth)])
-        self.node_bias = nn.ParameterList(
-            [affine(self.width_in[l + 1], 0.0) for l in range(self.depth)])
-        self._affine_key = None
-        self._affine_identity = True
-
-    # ------------------------------------------------------------------ shape
-    @property
-    def depth(self) -> int:
-        return len(self.width) - 1
-
-    @property
-    def width_in(self) -> list[int]:
-        """Nodes per layer (sum + multiplication)."""
-        return [s + m for s, m in self.width]
-
-    @property
-    def width_subnodes(self) -> list[int]:
-        """Outputs of the layer feeding each node layer (sum nodes + product factors)."""
-        return [s + sum(a) for (s, _), a in zip(self.width, self.mult_arity)]
-
-    @property
-    def n_params(self) -> int:
-        """Trainable numbers of the numeric model (spline coefficients + scales) on live edges."""
-        total = 0
-        for layer in self.layers:
-            live = int((layer.mask != 0).sum())
-            total += live * (layer.n_basis + 2)
-        return total
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.layers[0].coef.dtype
-
-    @property
-    def device(self) -> torch.device:
-        return self.layers[0].coef.device
-
-    # ------------------------------------------------------------------ forward
-    def _affine_active(self) -> bool:
-        """Whether the node/subnode affine maps differ from identity (cached on versions)."""
-        params = self.__dict__.get("_affine_list")
-        if params is None:
-            params = [*self.subnode_scale, *self.node_scale, *self.subnode_bias,
-                      *self.node_bias]
-            self.__dict__["_affine_list"] = params
-        key = [p._version for p in params]
-        key.append(params[0].data_ptr())
-        key.append(any(p.requires_grad for p in params))
-        if key != self._affine_key:
-            half = len(params) // 2
-            self._affine_identity = not any(p.requires_grad for p in params) and all(
-                bool((p == 1).all()) for p in params[:half]) and all(
-                bool((p == 0).all()) for p in params[half:])
-            self._affine_key = key
-        return not self._affine_identity
-
-    def _multiply(self, x: torch.Tensor, l: int) -> torch.Tensor:
-        """Subnodes (batch, n_sum + sum(arity)) -> nodes (batch, n_sum + n_mult)."""
-        return self._multiply_t(x.t(), l).t()
-
-    def _multiply_t(self, xt: torch.Tensor, l: int) -> torch.Tensor:
-        """Feature-major multiplication nodes: (subnodes, batch) -> (nodes, batch)."""
-        n_sum = self.width[l + 1][0]
-        arity = self.mult_arity[l + 1]
-        if not arity:
-            return xt
-        factors = xt[n_sum:]
-        if len(set(arity)) == 1:
-            prods = factors.reshape(len(arity), arity[0], -1).prod(1)
-        else:
-            prods = torch.stack([g.prod(0) for g in torch.split(factors, arity, dim=0)])
-        return torch.cat([xt[:n_sum], prods], dim=0)
-
-    def _check_input(self, x: torch.Tensor) -> None:
-        if x.dim() != 2 or x.shape[1] != self.width_in[0]:
-            raise KANConfigError(
-                f"input must have shape (batch, {self.width_in[0]}), got {tuple(x.shape)}")
-
-    def cache_inputs(self, enabled: bool) -> None:
-        """Reuse work on inputs seen again (fit turns this on for its data tensors)."""
-        self.__dict__["_input_cache"] = {} if enabled else None
-        self.layers[0].cache_inputs(enabled)
-
-    def _transposed_input(self, x: torch.Tensor) -> torch.Tensor:
-        cache = self.__dict__.get("_input_cache")
-        if cache is None or x.requires_grad:
-            return x.t().contiguous()
-        hit = cache.get(id(x))
-        if hit is not None and hit[0] is x and hit[1] == x._version:
-            return hit[2]
-        if len(cache) >= 2:
-            cache.pop(next(iter(cache)))
-        xt = x.t().contiguous()
-        cache[id(x)] = (x, x._version, xt)  # holding x keeps its id from being reused
-        return xt
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, in) -> (batch, out). Remembers ``x`` as the sample inputs (see the class)."""
-        self._check_input(x)
-        self.__dict__["_interp_x"] = x.detach()
-        affine = self._affine_active()
-        xt = self._transposed_input(x)
-        for l, layer in enumerate(self.layers):
-            xt = self._after_layer_t(layer.forward_t(xt), l, affine)
-        return xt.t()
-
-    def _after_layer_t(self, xt: torch.Tensor, l: int, affine: bool) -> torch.Tensor:
-        if affine:
-            xt = xt * self.subnode_scale[l].unsqueeze(1) + self.subnode_bias[l].unsqueeze(1)
-        xt = self._multiply_t(xt, l)
-        if affine:
-            xt = xt * self.node_scale[l].unsqueeze(1) + self.node_bias[l].unsqueeze(1)
-        return xt
-
-    def _after_layer(self, x: torch.Tensor, l: int, affine: bool) -> torch.Tensor:
-        """Batch-major version of the node maps: (batch, subnodes) -> (batch, nodes)."""
-        return self._after_layer_t(x.t(), l, affine).t()
-
-    def forward_edges(self, x: torch.Tensor, numeric_only: bool = False):
-        """Forward that also returns, per layer, its input and per-edge activations.
-
-        Returns ``(y, records)``; ``records[l]`` has ``input`` (batch, in), ``edges``
-        (batch, in, out) — all edges, or only the numeric ones with ``numeric_only`` —
-        ``subnodes`` (batch, out) and ``nodes`` (batch, next width). Differentiable.
-        """
-        self._check_input(x)
-        affine = self._affine_active()
-        records = []
-        for l, layer in enumerate(self.layers):
-            numeric = layer.edge_values(x, numeric_only=True)
-            sym = layer.symbolic.edge_values(x) if layer.symbolic.active else None
-            total = numeric if sym is None else numeric + sym
-            sub = total.sum(1)
-            rec = {"input": x, "edges": numeric if numeric_only else total, "subnodes": sub}
-            x = self._after_layer(sub, l, affine)
-            rec["nodes"] = x
-            records.append(rec)
-        return x, records
-
-    @torch.no_grad()
-    def layer_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Inputs of every layer for data ``x`` (the last entry is the model output)."""
-        self._check_input(x)
-        affine = self._affine_active()
-        acts = [x]
-        for l, layer in enumerate(self.layers):
-            x = self._after_layer(layer(x), l, affine)
-            acts.append(x)
-        return acts
-
-    # ------------------------------------------------------------------ grids
-    @torch.no_grad()
-    def update_grid(self, x: torch.Tensor, y: torch.Tensor | None = None,
-                    tolerance: float = 0.01, loss_fn=None) -> float:
-        """Adapt every layer's knots to the distribution of its inputs on data ``x``.
-
-        Re-knotting a coarse spline cannot always represent the old curve exactly. With
-        labels ``y`` the update keeps the function: if the RMSE (sqrt of ``loss_fn``, MSE by
-        default) on (x, y) would grow by more than ``tolerance`` (relative), the knots move
-        only a quarter of the way, or not at all (GRID_MOVES). Returns the fraction moved.
-        """
-        self._check_input(x)
-        x = x.to(self.dtype)
-        if y is None:
-            self._update_grid(x, 1.0)
-            return 1.0
-        y = y.to(self.dtype) if y.is_floating_point() else y
-        loss = loss_fn or (lambda pred, target: torch.mean((pred - target) ** 2))
-        before = float(loss(self(x), y))
-        saved = [(layer.grid.clone(), layer.coef.clone()) for layer in self.layers]
-        for alpha in GRID_MOVES:
-            self._update_grid(x, alpha)
-            if float(loss(self(x), y)) <= before * (1.0 + tolerance) ** 2:
-                return alpha
-            for layer, (grid, coef) in zip(self.layers, saved):
-                layer.grid.copy_(grid)
-                layer.coef.copy_(coef)
-        return 0.0
-
-    def _update_grid(self, x: torch.Tensor, alpha: float) -> None:
-        affine = self._affine_active()
-        for l, layer in enumerate(self.layers):
-            layer.update_grid(x, alpha)
-            x = self._after_layer(layer(x), l, affine)
-
-    @torch.no_grad()
-    def refine(self, new_grid: int, x: torch.Tensor | None = None,
-               margin: float | None = None) -> KAN:
-        """Grid extension: a new model with ``new_grid`` intervals fitted to this one.
-
-        With training inputs ``x`` (default: the remembered inputs of the last ``model(x)``
-        or ``fit``, as pykan) the new grids also cover where the data reach; with
-        ``margin`` (e.g. 0.05) each grid spans exactly the range of its layer's inputs on
-        ``x``, widened by that fraction of the range on each side (see KANLayer.refined).
-        """
-        if int(new_grid) < 1:
-            raise KANConfigError(f"new_grid must be a positive number of intervals, got {new_grid}")
-        if x is None:
-            x = self.__dict__.get("_interp_x")
-        acts = self.layer_inputs(x.to(self.dtype)) if x is not None else None
-        new = copy.deepcopy(self)
-        new.grid = int(new_grid)
-        new.config["grid"] = new.grid
-        for l, layer in enumerate(self.layers):
-            new.layers[l] = layer.refined(new.grid, None if acts is None else acts[l], margin)
-        return new
-
-    # ------------------------------------------------------------------ training & io
-    # the training loop itself (kanrun.kan.fit.fit(model, data, ...)) as the method, so that
-    # help(), IDEs and type checkers see its keyword arguments
+    # ------------------------------------------------------------ training
+    # kanrun.kan.fit.fit(model, data, ...) as the method, so that help(), IDEs and type
+    # checkers see its keyword arguments
     fit = _fit
 
-    def save(self, path) -> None:
-        from .checkpoint import save_model
+    def _sample(self, x):
+        return interpret.sample_inputs(self, x)
 
+    # ------------------------------------------------------------ attribution
+    def attribute(self, x=None, *, l: int | None = None, i: int | None = None, out_score=None):
+        """Attribution scores (:func:`kanrun.kan.attribution.attribute`).
+
+        With ``l`` (and ``i``): scores of the inputs for the nodes of layer ``l`` (for node
+        ``i``), shape (width_in[l], n_inputs) (or (n_inputs,)), as pykan's ``attribute(l, i)``.
+        """
+        scores = attribution.attribute(self, self._sample(x), out_score=out_score, layer=l)
+        if l is None:
+            return scores
+        inputs = scores.node_scores_all[0]
+        return inputs if i is None else inputs[i]
+
+    def feature_score(self, x=None):
+        """Input importance: the attribution scores of the input nodes."""
+        return self.attribute(x).node_scores[0]
+
+    def activation_scales(self, x=None) -> list[dict]:
+        """:func:`kanrun.kan.attribution.activation_scales`."""
+        return attribution.activation_scales(self, self._sample(x))
+
+    def get_act(self, x=None) -> list[dict]:
+        """Per-layer activation records (:func:`kanrun.kan.attribution.edge_records`).
+
+        ``records[l]`` holds ``input`` (batch, in), ``edges`` (batch, in, out) — every edge's
+        activation phi_ij(x_i) — ``subnodes`` and ``nodes``. pykan stores these on the
+        model (``acts``, ``spline_postacts``); kanrun returns them.
+        """
+        return attribution.edge_records(self, self._sample(x))
+
+    @property
+    def node_scores(self) -> list[torch.Tensor]:
+        """Attribution score of every node, per layer (0 = inputs), on the reference inputs."""
+        return self.attribute().node_scores
+
+    @property
+    def edge_scores(self) -> list[torch.Tensor]:
+        """Attribution score of every edge, per layer, shape (in, out) (pykan: (out, in))."""
+        return self.attribute().edge_scores
+
+    @property
+    def subnode_scores(self) -> list[torch.Tensor]:
+        """Attribution score of every subnode, per layer."""
+        return self.attribute().subnode_scores
+
+    # ------------------------------------------------------------ pruning
+    def prune_node(self, threshold: float = 1e-2, *, x=None, active_nodes=None) -> KAN:
+        """:func:`kanrun.kan.prune.prune_node`: a new model without the weak hidden nodes."""
+        xs = None if active_nodes is not None and x is None else self._sample(x)
+        return pruning.prune_node(self, xs, threshold=threshold, active_nodes=active_nodes)
+
+    def prune_edge(self, threshold: float = 3e-2, *, x=None) -> KAN:
+        """:func:`kanrun.kan.prune.prune_edge`: a copy with the weak edges removed."""
+        return pruning.prune_edge(self, self._sample(x), threshold=threshold)
+
+    def prune(self, node_th: float = 1e-2, edge_th: float = 3e-2, *, x=None) -> KAN:
+        """:func:`kanrun.kan.prune.prune`: node then edge pruning, a new smaller model."""
+        return pruning.prune(self, self._sample(x), node_th=node_th, edge_th=edge_th)
+
+    def prune_input(self, threshold: float = 1e-2, *, x=None, active_inputs=None) -> KAN:
+        """:func:`kanrun.kan.prune.prune_input`: a new model without the weak inputs."""
+        xs = None if active_inputs is not None and x is None else self._sample(x)
+        return pruning.prune_input(self, xs, threshold=threshold, active_inputs=active_inputs)
+
+    # ------------------------------------------------------------ symbolic
+    def suggest_symbolic(self, l: int, i: int, j: int, *, x=None, lib=None, topk: int = 5,
+                         weight_simple: float = 0.8, a_range=(-10, 10), b_range=(-10, 10),
+                         verbose: bool = False) -> list[dict]:
+        """:func:`kanrun.kan.symbolic.auto.suggest_symbolic`: the best ``topk`` functions
+        for edge (l, i, j), best first. ``verbose=True`` prints them (pykan's default)."""
+        cands = auto.suggest_symbolic(self, l, i, j, x=self._sample(x), lib=lib, topk=topk,
+                                      weight_simple=weight_simple, a_range=a_range,
+                                      b_range=b_range)
+        if verbose:
+            print(interpret.suggestion_table(cands))
+        return cands
+
+    def fix_symbolic(self, l: int, i: int, j: int, name: str, fit_params: bool = True, *,
+                     x=None, a_range=(-10, 10), b_range=(-10, 10),
+                     verbose: bool = False) -> dict:
+        """:func:`kanrun.kan.symbolic.auto.fix_symbolic`: edge (l, i, j) becomes ``name``
+        (parameters fitted on ``x``); returns the edge's record. ``verbose`` prints the r2."""
+        rec = auto.fix_symbolic(self, l, i, j, name, x=self._sample(x) if fit_params else None,
+                                fit_params=fit_params, a_range=a_range, b_range=b_range)
+        if verbose:
+            print(interpret.r2_line(rec))
+        return rec
+
+    def unfix_symbolic(self, l: int, i: int, j: int) -> None:
+        """Return edge (l, i, j) to its spline."""
+        auto.unfix_symbolic(self, l, i, j)
+
+    def auto_symbolic(self, *, x=None, lib=None, weight_simple: float = 0.8,
+                      r2_threshold: float = 0.0, zero_threshold: float = 1e-3,
+                      a_range=(-10, 10), b_range=(-10, 10), y=None, method: str = "auto",
+                      search_options: dict | None = None, verbose: int = 0) -> list[dict]:
+        """:func:`kanrun.kan.symbolic.auto.auto_symbolic`: every numeric edge made symbolic;
+        returns the decisions. ``verbose >= 1`` prints one line each (pykan's default)."""
+        decisions = auto.auto_symbolic(
+            self, x=self._sample(x), lib=lib, weight_simple=weight_simple,
+            r2_threshold=r2_threshold, zero_threshold=zero_threshold, a_range=a_range,
+            b_range=b_range, y=y, method=method, search_options=search_options)
+        if verbose >= 1:
+            for d in decisions:
+                print(interpret.decision_line(d))
+        return decisions
+
+    def formula_search(self, x, y, **options):
+        """:func:`kanrun.kan.symbolic.search.formula_from_model` (the Pareto front)."""
+        return search.formula_from_model(self, x, y, **options)
+
+    def symbolic_report(self) -> list[dict]:
+        """Per edge: mode (numeric / symbolic / removed), function, r2, params, reason."""
+        return auto.symbolic_report(self)
+
+    def symbolic_formula(self, var=None, *, digits: int | None = 4,
+                         simplify_seconds: float = 5.0, var_names=None):
+        """pykan's pair ``(formulas, variables)`` (:func:`kanrun.kan.interpret.formula_pair`)."""
+        return interpret.formula_pair(self, var, digits=digits,
+                                      simplify_seconds=simplify_seconds, var_names=var_names)
+
+    # ------------------------------------------------------------ plots
+    def plot(self, folder=None, beta: float = 3.0, metric: str = "backward",
+             scale: float = 0.5, tick: bool = False, sample: bool = False, in_vars=None,
+             out_vars=None, title=None, varscale: float = 1.0, *, x=None, path=None):
+        """The network diagram as a Figure (:func:`kanrun.kan.interpret.plot`; pykan's
+        positional arguments)."""
+        return interpret.plot(self, self._sample(x), folder=folder, beta=beta, metric=metric,
+                              in_vars=in_vars, out_vars=out_vars, title=title, path=path)
+
+    def plot_activations(self, x=None, *, path=None):
+        """:func:`kanrun.kan.plot.plot_activations`: one panel per edge, as a Figure."""
+        return plots.plot_activations(self, self._sample(x), path=path)
+
+    # ------------------------------------------------------------ pykan conveniences
+    @torch.no_grad()
+    def update_grid_from_samples(self, x) -> None:
+        """pykan's name for :meth:`update_grid` (knots follow the samples ``x``)."""
+        self.update_grid(self._sample(x))
+
+    @property
+    def n_edge(self) -> int:
+        """Number of live numeric edges."""
+        return int(sum(int((layer.mask != 0).sum()) for layer in self.layers))
+
+    @torch.no_grad()
+    def evaluate(self, dataset: dict) -> dict:
+        """``test_loss`` (RMSE on the test split), ``n_edge`` and ``n_grid``, as in pykan."""
+        x = dataset["test_input"].to(device=self.device, dtype=self.dtype)
+        y = dataset["test_label"].to(device=self.device, dtype=self.dtype)
+        rmse = float(torch.sqrt(torch.mean((self(x) - y) ** 2)))
+        return {"test_loss": rmse, "n_edge": self.n_edge, "n_grid": self.grid}
+
+    def copy(self) -> KAN:
+        """An independent deep copy (weights, symbolic edges, reference inputs)."""
+        return copy.deepcopy(self)
+
+    def speed(self, compile: bool = False):  # noqa: A002 - pykan's name
+        """A no-op kept for pykan scripts: returns the model itself.
+
+        pykan's ``speed()`` switches off its symbolic branch and the saved activations;
+        kanrun never pays for either (the symbolic branch costs nothing until an edge is
+        symbolic, activations are computed only on request). ``compile`` is ignored.
+        """
+        return self
+
+    # ------------------------------------------------------------ checkpoints
+    def save(self, path) -> None:
+        """:func:`save_model`: one safe checkpoint file at ``path``."""
         save_model(self, path)
 
     @classmethod
     def load(cls, path, device=None) -> KAN:
-        from .checkpoint import load_model
-
+        """:func:`load_model`."""
         return load_model(path, device=device)
 
-    def extra_repr(self) -> str:
-        return f"width={self.width}, grid={self.grid}, k={self.k}, dtype={self.config['dtype']}"
+    def saveckpt(self, path="model") -> Path:
+        """Save spec and weights to one file ``path + '.pt'``; returns the path written.
+
+        pykan writes ``path_config.yml``, ``path_state`` and ``path_cache_data``; kanrun
+        writes one file read back by :meth:`loadckpt` or :func:`kanrun.load_model`.
+        The reference inputs are not saved.
+        """
+        target = checkpoint.pykan_path(path)
+        if target.parent and not target.parent.exists():
+            target.parent.mkdir(parents=True)
+        save_model(self, target)
+        return target
+
+    @staticmethod
+    def loadckpt(path="model", device=None) -> KAN:
+        """Load a model written by :meth:`saveckpt` (``path`` with or without ``.pt``)."""
+        return load_model(checkpoint.pykan_path(path), device=device)
 
 
-__all__ = ["KAN", "KANConfigError", "normalize_width", "resolve_dtype", "dtype_name"]
+def save_model(model: KANNetwork, path) -> None:
+    """Write ``model`` to ``path`` atomically (see :mod:`kanrun.kan.checkpoint`)."""
+    checkpoint.write(checkpoint.model_to_dict(model), path)
+
+
+def load_model(path, device=None) -> KAN:
+    """Read a model saved by :func:`save_model`; ``device`` defaults to the CPU."""
+    return checkpoint.model_from_dict(checkpoint.read(path), KAN, device=device)
+
+
+__all__ = ["KAN", "KANConfigError", "KANSpec", "load_model", "save_model", "normalize_width",
+           "resolve_dtype", "dtype_name"]

@@ -11,20 +11,32 @@ multiplication node meet at a square marked with a times sign.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from .attribution import attribute, edge_records, resolve_inputs
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 COLORS = {"numeric": "black", "symbolic": "tab:red", "both": "tab:purple"}
 
 
 class PlotError(ValueError):
     """Bad plotting arguments (names, sizes)."""
+
+
+def _figure(size) -> Figure:
+    """A Figure on its own Agg canvas. matplotlib is imported here, on the first plot, so that
+    ``import kanrun.kan`` does not load it (the one lazy import of the library)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _edge_kind(layer, i, j):
@@ -81,8 +93,7 @@ def plot_network(model, x=None, in_vars=None, out_vars=None, title=None, path=No
     fig_w = float(min(40.0, max(6.0, 0.62 * max(n_slots), 1.2 * max(model.width_in))))
     layer_h = 2.6
     fig_h = depth * layer_h + 1.3 + (0.4 if title else 0.0)
-    fig = Figure(figsize=(fig_w, fig_h))
-    FigureCanvasAgg(fig)
+    fig = _figure((fig_w, fig_h))
     # data coordinates: x in [0, 1], node layer l at height l; full-figure main axes
     y_lo, y_hi = -0.28, depth + 0.22 + (0.15 if title else 0.0)
     ax = fig.add_axes((0, 0, 1, 1))
@@ -165,13 +176,14 @@ def plot_activations(model, x=None, path=None, dpi: int = 120) -> Figure:
     Each panel shows phi_ij against x_i on the samples, with the edge's function name and
     r2 when it is symbolic.
     """
+    from matplotlib.ticker import MaxNLocator  # lazy, as in _figure
+
     x = resolve_inputs(model, x)
     records = edge_records(model, x)
     rows = sum(layer.in_dim for layer in model.layers)
     cols = max(layer.out_dim for layer in model.layers)
     height = 1.55 * rows + 0.5 * model.depth
-    fig = Figure(figsize=(1.9 * cols + 0.6, height))
-    FigureCanvasAgg(fig)
+    fig = _figure((1.9 * cols + 0.6, height))
     grid = fig.add_gridspec(model.depth, 1, hspace=0.9 / max(rows, 1) * model.depth,
                             height_ratios=[layer.in_dim for layer in model.layers][::-1],
                             left=0.6 / (1.9 * cols + 0.6), right=0.98, bottom=0.3 / height,

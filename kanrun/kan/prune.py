@@ -60,9 +60,8 @@ def _check_keep(model, keep: list[list[int]]) -> list[list[int]]:
 
 
 def subset_model(model, keep: list[list[int]]):
-    """A new KAN keeping the nodes ``keep[l]`` of every node layer (inputs to outputs)."""
-    from .model import KAN
-
+    """A new model of the same class keeping the nodes ``keep[l]`` of every node layer
+    (inputs to outputs)."""
     keep = _check_keep(model, keep)
     width, arities = [], []
     for l, ids in enumerate(keep):
@@ -71,9 +70,8 @@ def subset_model(model, keep: list[list[int]]):
         mults = [i - n_sum for i in ids if i >= n_sum]
         width.append([len(sums), len(mults)])
         arities.append([model.mult_arity[l][k] for k in mults])
-    cfg = {k: v for k, v in model.config.items() if k not in ("width", "mult_arity", "grid")}
-    new = KAN(width, grid=model.grid, mult_arity=arities,
-              **{**cfg, "dtype": model.dtype, "device": model.device})
+    spec = model.spec.replace(width=width, mult_arity=arities, dtype=model.dtype)
+    new = type(model).from_spec(spec, device=model.device)
     with torch.no_grad():
         for l in range(model.depth):
             sub_ids = _subnodes_of(model, l + 1, keep[l + 1])
@@ -90,11 +88,10 @@ def subset_model(model, keep: list[list[int]]):
 
 
 def _carry(model, new, kept_inputs) -> None:
-    """Pass on cached sample inputs (restricted to the kept columns) and input ids."""
-    cached = getattr(model, "_interp_x", None)
-    if cached is not None:
-        new._interp_x = cached[:, kept_inputs]
-    old_ids = getattr(model, "input_ids", None) or list(range(model.width_in[0]))
+    """Pass on the reference inputs (restricted to the kept columns) and input ids."""
+    if model.reference_inputs is not None:
+        new.reference_inputs = model.reference_inputs[:, kept_inputs]
+    old_ids = model.input_ids or list(range(model.width_in[0]))
     new.input_ids = [old_ids[i] for i in kept_inputs]
 
 
@@ -170,7 +167,7 @@ def important_nodes(model, scores, threshold: float) -> list[list[int]]:
     return keep
 
 
-def prune_node(model, x=None, threshold: float = 1e-2, active_nodes=None):
+def prune_node(model, x=None, *, threshold: float = 1e-2, active_nodes=None):
     """Remove hidden nodes scoring <= ``threshold`` (or keep exactly ``active_nodes``,
     one id list per hidden layer)."""
     if active_nodes is not None:
@@ -179,7 +176,7 @@ def prune_node(model, x=None, threshold: float = 1e-2, active_nodes=None):
                              f"({model.depth - 1}), got {len(active_nodes)}")
         keep = ([list(range(model.width_in[0]))] + [list(a) for a in active_nodes]
                 + [list(range(model.width_in[-1]))])
-        if x is not None or getattr(model, "_interp_x", None) is not None:
+        if x is not None or model.reference_inputs is not None:
             x = resolve_inputs(model, x)  # with data, the removed nodes' means are kept
     else:
         x = resolve_inputs(model, x)
@@ -191,7 +188,7 @@ def prune_node(model, x=None, threshold: float = 1e-2, active_nodes=None):
     return subset_model(masked, keep)
 
 
-def prune_edge(model, x=None, threshold: float = 3e-2):
+def prune_edge(model, x=None, *, threshold: float = 3e-2):
     """A copy with every edge scoring <= ``threshold`` removed (numeric and symbolic)."""
     x = resolve_inputs(model, x)
     scores = attribute(model, x)
@@ -224,15 +221,15 @@ def dead_nodes_removed(model):
     return subset_model(model, keep)
 
 
-def prune(model, x=None, node_th: float = 1e-2, edge_th: float = 3e-2):
+def prune(model, x=None, *, node_th: float = 1e-2, edge_th: float = 3e-2):
     """pykan's ``prune``: :func:`prune_node`, then :func:`prune_edge` on the smaller model,
     then hidden nodes left without outgoing edges are dropped (exactly the same outputs)."""
     x = resolve_inputs(model, x)
-    small = prune_node(model, x, node_th)
-    return dead_nodes_removed(prune_edge(small, x, edge_th))
+    small = prune_node(model, x, threshold=node_th)
+    return dead_nodes_removed(prune_edge(small, x, threshold=edge_th))
 
 
-def prune_input(model, x=None, threshold: float = 1e-2, active_inputs=None):
+def prune_input(model, x=None, *, threshold: float = 1e-2, active_inputs=None):
     """Remove inputs scoring <= ``threshold`` (or keep ``active_inputs``).
 
     The new model takes only the kept columns; ``new.input_ids`` lists them (as indices of

@@ -8,7 +8,7 @@ class RunConfigError(ValueError):
 
 
 class StageSkipped(Exception):
-    """A stage cannot run on this model (e.g. a method it needs is missing); the run goes on."""
+    """A stage cannot run on this model (e.g. it has nothing to do); the run goes on."""
 
 
 class StageFailed(Exception):

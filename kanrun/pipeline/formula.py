@@ -105,9 +105,6 @@ def extract_formula(model, bundle: DatasetBundle, digits: int,
     from the model's symbolic edges (joint float64 refit on the training data, exact
     constants, Pareto front); ``network_rmse`` is what it is judged against.
     """
-    if not callable(getattr(model, "symbolic_formula", None)):
-        raise FormulaUnavailable("formula skipped: requires KAN.symbolic_formula (kanrun's "
-                                 "interpretability methods), which this installation does not have")
     remaining = spline_edges(model)
     if remaining:
         raise FormulaUnavailable(

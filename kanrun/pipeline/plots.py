@@ -138,10 +138,6 @@ def write_run_plots(plots_dir: Path, loss_rows: list[dict], stage_rows: list[dic
         save_figure(grid_figure(points), plots_dir / "grid_extension.png")
 
 
-def write_network_plot(path: Path, model, x, in_vars, out_vars) -> str | None:
-    """The model's own diagram (KAN.plot) if it has one; returns why not otherwise."""
-    if not callable(getattr(model, "plot", None)):
-        return "network plots skipped: requires KAN.plot, which this installation does not have"
-    fig = model.plot(x=x, in_vars=list(in_vars), out_vars=list(out_vars))
-    save_figure(fig, path)
-    return None
+def write_network_plot(path: Path, model, x, in_vars, out_vars) -> None:
+    """The model's own diagram (KAN.plot) on ``x``, written to ``path``."""
+    save_figure(model.plot(x=x, in_vars=list(in_vars), out_vars=list(out_vars)), path)

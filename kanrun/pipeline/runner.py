@@ -194,12 +194,13 @@ class Runner:
 
     def _network_plot(self, name: str) -> None:
         try:
-            reason = plots.write_network_plot(
+            plots.write_network_plot(
                 self.record.plots / f"network_{name}.png", self.model,
                 self.data["train_input"], self.bundle.input_names, self.bundle.output_names)
+            return
         except Exception as err:  # an optional figure never stops the run
             reason = f"network plot after {name} failed: {err!r}"
-        if reason and not self._plot_noted:
+        if not self._plot_noted:
             self.display.note(reason, logging.WARNING)
             self._plot_noted = True
 

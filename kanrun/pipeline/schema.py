@@ -17,6 +17,7 @@ Layout of the composed config::
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import typing
@@ -24,36 +25,50 @@ from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
 from kanrun.data import DatasetConfig
+from kanrun.kan.spec import KANSpec
 
 STAGE_NAMES = ("train", "sparsify", "prune", "grid_extend", "auto_symbolic", "fit_symbolic")
 OPTIMIZERS = ("LBFGS", "Adam")
-DTYPES = ("float32", "float64")
+DTYPES = ("float32", "float64")  # of kanrun.common.dtypes.DTYPES, those a run accepts
 
 
-@dataclass
-class ModelConfig:
-    """Arguments of :class:`kanrun.KAN`; ``seed`` and ``dtype`` follow the global keys."""
-
+# The `model` group: the fields of kanrun.kan.spec.KANSpec (names, types, pykan's defaults),
+# except where a run differs (below), plus `hidden` and `device`. validate.model_spec turns
+# it into a KANSpec, whose checks are the model's checks.
+MODEL_FIELDS: dict[str, tuple[Any, Any]] = {  # name: (type, default), for KANSpec's Any fields
     # full shape [n_in, ..., n_out] (entries n or [n_sum, n_mult]; null ends: from the data),
     # or null: [n_in, *hidden, n_out] with n_in and n_out taken from the dataset
-    width: Optional[List[Any]] = None
-    hidden: Optional[List[Any]] = None  # hidden layers only (with width null)
-    grid: int = 5  # initial number of grid intervals
-    k: int = 3  # spline order
-    mult_arity: Any = 2  # int, or one list of arities per layer
-    base_fun: str = "silu"
-    noise_scale: float = 0.3
-    scale_base_mu: float = 0.0
-    scale_base_sigma: float = 1.0
-    scale_sp: float = 1.0
-    grid_eps: float = 0.02
-    grid_range: List[float] = field(default_factory=lambda: [-1.0, 1.0])
-    sp_trainable: bool = True
-    sb_trainable: bool = True
-    affine_trainable: bool = False
-    seed: int = 0
-    dtype: str = "float32"
-    device: Optional[str] = None  # None: cpu; e.g. cuda, cuda:1
+    "width": (Optional[List[Any]], None),
+    "hidden": (Optional[List[Any]], None),  # hidden layers only (with width null)
+    "grid": (int, 5),  # initial number of grid intervals (a KAN's own default is 3)
+    "mult_arity": (Any, 2),  # int, or one list of arities per layer
+    "grid_range": (List[float], [-1.0, 1.0]),
+    "seed": (int, 0),  # follows the global seed (train.yaml)
+    "dtype": (str, "float32"),  # follows the global dtype (train.yaml)
+}
+MODEL_EXTRA = {"device": (Optional[str], None)}  # None: cpu; e.g. cuda, cuda:1
+
+
+def _model_schema() -> type:
+    hints = typing.get_type_hints(KANSpec)
+    spec = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(KANSpec)}
+    names = ["width", "hidden", *[name for name in spec if name != "width"], *MODEL_EXTRA]
+    table = {**spec, **MODEL_FIELDS, **MODEL_EXTRA}
+    fields = [(name, table[name][0], _default(table[name][1])) for name in names]
+    schema = dataclasses.make_dataclass("ModelConfig", fields)
+    schema.__module__ = __name__
+    schema.__doc__ = ("Arguments of :class:`kanrun.kan.spec.KANSpec` (the model), with the "
+                      "run's defaults, plus hidden and device.")
+    return schema
+
+
+def _default(value):
+    if isinstance(value, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(value))
+    return field(default=value)
+
+
+ModelConfig = _model_schema()
 
 
 @dataclass
@@ -208,7 +223,7 @@ class RunConfig:
     """A whole `kanrun train` run."""
 
     dataset: DatasetSchema = field(default_factory=DatasetSchema)  # type: ignore[valid-type]
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)  # type: ignore[valid-type]
     grid: GridConfig = field(default_factory=GridConfig)
     regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)

@@ -73,13 +73,6 @@ class StageData:
         return rows
 
 
-def _require(model, method: str, stage: str) -> None:
-    if not callable(getattr(model, method, None)):
-        raise StageSkipped(
-            f"stage {stage} skipped: requires KAN.{method} (kanrun's interpretability "
-            f"methods), which this installation does not have")
-
-
 def train(model, data: StageData, cfg: TrainStage):
     """Plain fit."""
     model = copy.deepcopy(model)
@@ -97,7 +90,6 @@ def sparsify(model, data: StageData, cfg: RegularizationConfig):
 
 def prune(model, data: StageData, cfg: PruneStage):
     """Drop weak nodes and edges (a smaller model, no training)."""
-    _require(model, "prune", "prune")
     smaller = model.prune(node_th=cfg.node_th, edge_th=cfg.edge_th, x=data.train_input)
     return smaller, []
 
@@ -116,7 +108,6 @@ def grid_extend(model, data: StageData, cfg: GridConfig):
 def auto_symbolic(model, data: StageData, cfg: AutoSymbolicStage):
     """Replace every spline edge by a library function: the combination the formula search
     judges best on the whole formula (``method=search``), or each edge's best fit (greedy)."""
-    _require(model, "auto_symbolic", "auto_symbolic")
     original = model
     model = copy.deepcopy(model)
     lib = list(cfg.lib) if cfg.lib is not None else None

@@ -15,13 +15,13 @@ from dataclasses import asdict, dataclass
 import torch
 
 from kanrun.data import DatasetBundle, DatasetConfig, load_dataset, to_dataset_config
-from kanrun.kan import KAN, KANConfigError
-from kanrun.kan.model import normalize_width
+from kanrun.kan import KAN, KANConfigError, KANSpec
+from kanrun.kan.spec import normalize_width, spec_fields
 
 from .discovery import check_discovery, uses_discovery
 from .errors import RunConfigError
 from .quality import KEEP_BEST
-from .schema import DTYPES, OPTIMIZERS, STAGE_NAMES, FitSettings, RunConfig
+from .schema import DTYPES, OPTIMIZERS, STAGE_NAMES, FitSettings, ModelConfig, RunConfig
 
 log = logging.getLogger("kanrun.run")
 
@@ -96,19 +96,23 @@ def prepare(cfg: RunConfig) -> Prepared:
     dataset = to_dataset_config(asdict(cfg.dataset))
     bundle = load_dataset(dataset)
     width = resolve_width(cfg.model.width, cfg.model.hidden, bundle)
-    m = cfg.model
-    try:
-        model = KAN(
-            width=width, grid=m.grid, k=m.k, mult_arity=m.mult_arity,
-            noise_scale=m.noise_scale, scale_base_mu=m.scale_base_mu,
-            scale_base_sigma=m.scale_base_sigma, scale_sp=m.scale_sp, base_fun=m.base_fun,
-            grid_eps=m.grid_eps, grid_range=tuple(m.grid_range), sp_trainable=m.sp_trainable,
-            sb_trainable=m.sb_trainable, affine_trainable=m.affine_trainable, seed=m.seed,
-            dtype=m.dtype, device=_device(m.device),
-        )
-    except (KANConfigError, ValueError, KeyError) as err:
-        raise RunConfigError(f"model: {err}") from None
+    spec = model_spec(cfg.model, width, "model.width")
+    model = KAN.from_spec(spec, device=_device(cfg.model.device))
     return Prepared(cfg=cfg, dataset=dataset, bundle=bundle, model=model)
+
+
+def model_spec(m: ModelConfig, width, width_key: str) -> KANSpec:
+    """The model's KANSpec from the `model` group (with ``width`` in place of width/hidden);
+    its checks become one RunConfigError naming the key (``width_key`` for the width)."""
+    values = {name: getattr(m, name) for name in spec_fields() if name != "width"}
+    try:
+        return KANSpec(width=width, **values)
+    except KANConfigError as err:
+        if err.key in (None, "width"):
+            raise RunConfigError(f"{width_key}: {err}") from None
+        raise RunConfigError(f"model.{err}") from None
+    except (TypeError, ValueError) as err:  # width entries that are not numbers
+        raise RunConfigError(f"{width_key}: {err}") from None
 
 
 def _check_globals(cfg: RunConfig) -> None:
@@ -117,9 +121,8 @@ def _check_globals(cfg: RunConfig) -> None:
             raise RunConfigError(f"{key} must be one of {', '.join(DTYPES)}, got '{value}'")
     if cfg.num_threads < 1:
         raise RunConfigError(f"num_threads must be at least 1, got {cfg.num_threads}")
-    for key, value in (("seed", cfg.seed), ("model.seed", cfg.model.seed)):
-        if value < 0:
-            raise RunConfigError(f"{key} must be a non-negative integer, got {value}")
+    if cfg.seed < 0:  # model.seed is checked with the model (KANSpec)
+        raise RunConfigError(f"seed must be a non-negative integer, got {cfg.seed}")
 
 
 def _check_order(order) -> None:
@@ -208,18 +211,10 @@ def _check_model(cfg: RunConfig) -> None:
         probe = [1, *(m.hidden if m.hidden is not None else [1]), 1]
         if m.hidden is not None and any(h is None for h in m.hidden):
             raise RunConfigError(f"model.hidden lists hidden layer sizes, got {list(m.hidden)}")
-    try:
-        normalize_width(probe)
-    except (KANConfigError, TypeError, ValueError) as err:
-        key = "model.width" if m.width is not None else "model.hidden"
-        raise RunConfigError(f"{key}: {err}") from None
-    if m.grid < 1:
-        raise RunConfigError(f"model.grid must be at least 1 interval, got {m.grid}")
-    if m.k < 1:
-        raise RunConfigError(f"model.k (the spline order) must be at least 1, got {m.k}")
-    if len(m.grid_range) != 2 or not m.grid_range[0] < m.grid_range[1]:
-        raise RunConfigError(
-            f"model.grid_range must be [low, high] with low < high, got {list(m.grid_range)}")
+    model_spec(m, probe, "model.width" if m.width is not None else "model.hidden")
+    if m.k < 1:  # a run's own rule on top of KANSpec's k >= 0 (kept from before KANSpec)
+        raise RunConfigError(f"model.k (the spline order) must be at least 1 for a run, got "
+                             f"{m.k} (k=0 piecewise-constant splines: use the library)")
     _device(m.device)
 
 
