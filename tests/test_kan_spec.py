@@ -75,7 +75,7 @@ def test_kan_keywords_positionals_and_spec_build_the_same_model():
 
 def test_layer_keywords_build_a_spec():
     layer = KANLayer(2, 3, grid=6, k=2, noise_scale=0.0, dtype=torch.float64)
-    assert (layer.num, layer.k, layer.coef.shape) == (6, 2, (2, 3, 8))
+    assert (layer.n_intervals, layer.k, layer.coef.shape) == (6, 2, (2, 3, 8))
     assert layer.spec.width == ((2, 0), (3, 0)) and layer.coef.dtype == torch.float64
     assert float(layer.coef.detach().abs().max()) == 0.0
 
@@ -105,7 +105,7 @@ def test_a_checkpoint_written_by_the_previous_code_still_loads(tmp_path):
     torch.save(blob, path)
     model = load_model(path)
     assert model.config == blob["config"]
-    assert [layer.num for layer in model.layers] == [3, 5]
+    assert [layer.n_intervals for layer in model.layers] == [3, 5]
     assert model.layers[0].symbolic.names[0][1] == "sin"
     y = model(_tensor(doc["x"]))
     assert torch.allclose(y, _tensor(doc["y"]), rtol=1e-12, atol=1e-12)

@@ -73,8 +73,8 @@ def test_initialization_follows_pykan_scales():
     layer = m.layers[0]
     assert torch.allclose(layer.scale_sp, torch.full((4, 3), 0.5, dtype=torch.float64))
     assert layer.scale_base.abs().max() <= 0.5  # sigma * U(-1, 1) / sqrt(in)
-    assert layer.grid.shape == (4, 5 + 2 * 3 + 1)
-    assert torch.allclose(layer.grid[:, 3], torch.full((4,), -1.0, dtype=torch.float64))
+    assert layer.knots.shape == (4, 5 + 2 * 3 + 1)
+    assert torch.allclose(layer.knots[:, 3], torch.full((4,), -1.0, dtype=torch.float64))
     spline_vals = layer.spline_values(torch.linspace(-1, 1, 50, dtype=torch.float64)
                                       .unsqueeze(1).expand(50, 4))
     assert 0 < spline_vals.abs().max() < 0.3 / 5  # noise_scale / grid
@@ -119,7 +119,7 @@ def test_refine_keeps_the_function_from_5_to_100(data64):
     for grid in [10, 20, 50, 100]:
         before = rmse(m, x, y)
         m = m.refine(grid, x=x)
-        assert m.grid == grid and m.layers[0].num == grid
+        assert m.grid == grid and m.layers[0].n_intervals == grid
         after = rmse(m, x, y)
         assert abs(after - before) <= 0.01 * before, (grid, before, after)
         m.fit(data64, steps=2)
@@ -198,7 +198,7 @@ def test_update_grid_with_labels_keeps_the_rmse_within_one_percent(data64):
     # a tolerance the full move satisfies lets the knots go all the way
     loose = copy.deepcopy(trained)
     assert loose.update_grid(x, y, tolerance=10.0) == 1.0
-    assert torch.equal(loose.layers[1].grid, plain.layers[1].grid)
+    assert torch.equal(loose.layers[1].knots, plain.layers[1].knots)
 
 
 def test_fit_can_keep_the_loss_at_every_grid_update(data64):

@@ -43,7 +43,7 @@ class Stack:
         self.dtype, self.device = dtype, device
         self.layers = []
         for l, proto in enumerate(first.layers):
-            stacked = KANLayer(self.m * proto.in_dim, proto.out_dim, grid=proto.num,
+            stacked = KANLayer(self.m * proto.in_dim, proto.out_dim, grid=proto.n_intervals,
                                k=proto.k, noise_scale=0.0, grid_eps=proto.grid_eps,
                                sp_trainable=proto.scale_sp.requires_grad,
                                sb_trainable=proto.scale_base.requires_grad,
@@ -122,11 +122,11 @@ class Stack:
         layer = self.layers[0]
 
         def compute():
-            vals, cols, _ = spline.fast_local_basis(xt, layer.grid, layer.k, False,
+            vals, cols, _ = spline.fast_local_basis(xt, layer.knots, layer.k, False,
                                                     layer.tables())
             return spline.dense_basis(vals, cols, layer.n_basis).view(-1, xt.shape[1])
 
-        return self._basis_cache.get((xt, layer.grid), compute)
+        return self._basis_cache.get((xt, layer.knots), compute)
 
     def _layer_forward(self, l, xt, need_dx):
         """(m * in, batch) -> (m * out, batch), and what the backward pass needs (the
@@ -134,7 +134,7 @@ class Stack:
         layer = self.layers[l]
         basis_t = self._first_basis(xt) if l == 0 and not need_dx else None
         return layer_forward(xt, None, layer.coef, layer.scale_base, layer.scale_sp,
-                             layer.mask, layer.grid, layer.tables(), layer.k, basis_t,
+                             layer.mask, layer.knots, layer.tables(), layer.k, basis_t,
                              need_dx, members=self.m)
 
     def _layer_backward(self, l, gy, saved, need_dx):

@@ -69,7 +69,7 @@ class PlainObjective:
         for l, layer in enumerate(model.layers):
             basis_t, base_t = layer.cached_inputs(a)
             a, sv = layer_forward(a, base_t, layer.coef, layer.scale_base, layer.scale_sp,
-                                  layer.mask, layer.grid, layer.tables(), layer.k, basis_t,
+                                  layer.mask, layer.knots, layer.tables(), layer.k, basis_t,
                                   need_dx=l > 0)
             saved.append(sv)
         diff = a - y.t()

@@ -104,7 +104,7 @@ def first_inputs(layer, xt: torch.Tensor, m: int = 1) -> np.ndarray:
     (m * in, batch), the layer's inputs stacked member-major -> (m, rows, batch)."""
     with torch.no_grad():
         batch = xt.shape[1]
-        vals, cols, _ = spline.fast_local_basis(xt, layer.grid, layer.k, False, layer.tables())
+        vals, cols, _ = spline.fast_local_basis(xt, layer.knots, layer.k, False, layer.tables())
         basis = spline.dense_basis(vals, cols, layer.n_basis).view(m, -1, batch)
         return torch.cat([basis, layer.base(xt).view(m, -1, batch)], 1).numpy()
 
@@ -136,7 +136,7 @@ class BatchedCore:
             table = _np(layer.tables()[0])
             rows, in_dim = table.shape[0], layer.in_dim // m
             table = table.reshape(rows, m, -1).transpose(1, 0, 2)[part]
-            knots = _np(layer.grid).reshape(m, in_dim, -1)[part]
+            knots = _np(layer.knots).reshape(m, in_dim, -1)[part]
             self.hidden.append(_Hidden(table, knots, layer))
 
     # ----------------------------------------------------------------- evaluation
@@ -345,7 +345,7 @@ class NumpyObjective:
         lamb = None if penalty is None else [float(penalty[0])]
         l1, ent = (1.0, 2.0) if penalty is None else (penalty[1], penalty[2])
         self.core = BatchedCore(None, None, lamb, l1, ent)
-        self.grids = [layer.grid for layer in model.layers]
+        self.grids = [layer.knots for layer in model.layers]
         self._key = None
         self._inputs = TensorCache(2)  # data -> (dense first-layer inputs, data^T)
         self._targets = TensorCache(2)  # labels -> labels^T

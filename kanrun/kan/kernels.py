@@ -42,7 +42,7 @@ BASE_FUNCTIONS = {
 }
 
 
-def layer_forward(xt, base_t, coef, scale_base, scale_sp, mask, grid, tables, k, basis_t,
+def layer_forward(xt, base_t, coef, scale_base, scale_sp, mask, knots, tables, k, basis_t,
                   need_dx: bool, members: int = 1):
     """Returns ``(y_t, saved)``. ``base_t`` None means silu, computed (and later
     differentiated) here; ``basis_t`` (in * n_basis, batch) may be a cached basis.
@@ -58,7 +58,7 @@ def layer_forward(xt, base_t, coef, scale_base, scale_sp, mask, grid, tables, k,
     rows_all, out_dim, n_basis = coef.shape
     cols = deriv = None
     if basis_t is None or need_dx:
-        vals, cols, deriv = spline.fast_local_basis(xt, grid, k, need_dx, tables)
+        vals, cols, deriv = spline.fast_local_basis(xt, knots, k, need_dx, tables)
         basis_t = spline.dense_basis(vals, cols, n_basis).view(rows_all * n_basis, -1)
     sp_mask = scale_sp * mask
     w_base = scale_base * mask
@@ -125,9 +125,9 @@ class SplineLayerFunction(torch.autograd.Function):
     """One autograd node per layer (see :func:`layer_forward`)."""
 
     @staticmethod
-    def forward(ctx, xt, base_t, coef, scale_base, scale_sp, mask, grid, tables, k,
+    def forward(ctx, xt, base_t, coef, scale_base, scale_sp, mask, knots, tables, k,
                 basis_t=None):
-        y_t, saved = layer_forward(xt, base_t, coef, scale_base, scale_sp, mask, grid, tables,
+        y_t, saved = layer_forward(xt, base_t, coef, scale_base, scale_sp, mask, knots, tables,
                                    k, basis_t, ctx.needs_input_grad[0])
         ctx.save_for_backward(*saved)
         return y_t

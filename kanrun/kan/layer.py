@@ -80,8 +80,8 @@ class KANLayer(nn.Module):
         self.scale_sp = nn.Parameter(sp.to(dtype), requires_grad=spec.sp_trainable)
         self.symbolic = SymbolicEdges(in_dim, out_dim, dtype=dtype, device=device)
 
-    # the fast paths' (kernels.py, fastpath*.py, ensemble_stack.py) spellings of knots and
-    # n_intervals, until they move to the new names
+    # pykan's names of the same two things (its layers' ``grid`` and ``num``), read-only;
+    # kanrun's own code says knots and n_intervals
     @property
     def grid(self) -> torch.Tensor:
         return self.knots

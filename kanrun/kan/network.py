@@ -19,6 +19,7 @@ import copy
 import torch
 from torch import nn
 
+from .cache import TensorCache
 from .layer import KANLayer
 from .spec import KANConfigError, KANSpec
 
@@ -165,21 +166,14 @@ class KANNetwork(nn.Module):
 
     def cache_inputs(self, enabled: bool) -> None:
         """Reuse work on inputs seen again (fit turns this on for its data tensors)."""
-        self.__dict__["_input_cache"] = {} if enabled else None
+        self.__dict__["_input_cache"] = TensorCache(2) if enabled else None
         self.layers[0].cache_inputs(enabled)
 
     def _transposed_input(self, x: torch.Tensor) -> torch.Tensor:
         cache = self.__dict__.get("_input_cache")
         if cache is None or x.requires_grad:
             return x.t().contiguous()
-        hit = cache.get(id(x))
-        if hit is not None and hit[0] is x and hit[1] == x._version:
-            return hit[2]
-        if len(cache) >= 2:
-            cache.pop(next(iter(cache)))
-        xt = x.t().contiguous()
-        cache[id(x)] = (x, x._version, xt)  # holding x keeps its id from being reused
-        return xt
+        return cache.get((x,), lambda: x.t().contiguous())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, in) -> (batch, out). Remembers ``x`` as the sample inputs (see the class)."""
