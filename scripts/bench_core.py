@@ -109,7 +109,7 @@ def bench_ensemble(members: int = 32, reps: int = 2) -> None:
         t_s, solo = _timed(sequential)
         t_b, ens = _timed(batched)
         worst = max(abs(e["train_loss"][-1] - o["train_loss"][-1]) / o["train_loss"][-1]
-                    for e, o in zip(ens, solo))
+                    for e, o in zip(ens, solo, strict=True))
         rows.append((t_s, t_b, worst))
         print(f"  rep {rep}: {members} sequential fits {t_s:6.2f} s | one ensemble "
               f"{t_b:6.2f} s | worst member-vs-solo final loss {worst:.1e} (relative)",
@@ -143,7 +143,7 @@ def _ml_model(kind: str, width):
         return inkan.KANNetwork(list(width), grid_size=ML_GRID, spline_order=ML_K,
                                 compile_basis=kind == "inkan")
     # the MLP with the KAN's trained parameter count (coefficients and two scales per edge)
-    n_kan = sum(a * b for a, b in zip(width, width[1:])) * (ML_GRID + ML_K + 2)
+    n_kan = sum(a * b for a, b in zip(width, width[1:], strict=False)) * (ML_GRID + ML_K + 2)
     hidden = n_kan // (width[0] + width[-1] + 1)
     return torch.nn.Sequential(torch.nn.Linear(width[0], hidden), torch.nn.SiLU(),
                                torch.nn.Linear(hidden, width[-1]))
@@ -155,7 +155,7 @@ def _ml_step(kind: str, width=(64, 256, 64), batch: int = 1024, train: bool = Tr
     y = torch.rand(batch, width[-1], generator=gen)
     if kind == "gemm":  # the GEMMs of a KAN step: forward, and the two of backward per layer
         mats = []
-        for a, b in zip(width, width[1:]):
+        for a, b in zip(width, width[1:], strict=False):
             feat = a * (ML_GRID + ML_K)
             mats.append((torch.rand(b, feat), torch.rand(feat, batch), torch.rand(b, batch)))
 

@@ -44,8 +44,8 @@ def bench_pykan(data, lib, steps):
         start = time.perf_counter()
         model.auto_symbolic(lib=lib, verbose=0)
         seconds = time.perf_counter() - start
-    names = [model.symbolic_fun[l].funs_name[j][i] for l in range(2)
-             for i in range(model.width_in[l]) for j in range(model.width_out[l + 1])]
+    names = [model.symbolic_fun[li].funs_name[j][i] for li in range(2)
+             for i in range(model.width_in[li]) for j in range(model.width_out[li + 1])]
     return seconds, names
 
 

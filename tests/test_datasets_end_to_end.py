@@ -10,7 +10,7 @@ def _write_csv(path):
 
     rng = np.random.default_rng(0)
     a, b = rng.uniform(-1, 1, 300), rng.uniform(0.5, 2, 300)
-    rows = ["a,b,y"] + [f"{x:.6f},{z:.6f},{x * z:.6f}" for x, z in zip(a, b)]
+    rows = ["a,b,y"] + [f"{x:.6f},{z:.6f},{x * z:.6f}" for x, z in zip(a, b, strict=True)]
     path.write_text("\n".join(rows) + "\n")
 
 

@@ -28,7 +28,7 @@ def test_members_equal_their_solo_fits(dtype):
     ens = KANEnsemble(width=[2, 3, 1], grid=grids, k=3, seeds=seeds, dtype=dtype)
     assert len(ens) == 4 and isinstance(ens[2], KAN) and ens[2].grid == 3
     histories = ens.fit(datasets, opt="LBFGS", steps=6, lamb=lambs)  # grid updates at 0, 5
-    for i, (seed, grid, lamb) in enumerate(zip(seeds, grids, lambs)):
+    for i, (seed, grid, lamb) in enumerate(zip(seeds, grids, lambs, strict=True)):
         solo = KAN(width=[2, 3, 1], grid=grid, k=3, seed=seed, dtype=dtype)
         expected = solo.fit(datasets[i], opt="LBFGS", steps=6, lamb=lamb)
         got = histories[i]
@@ -40,7 +40,7 @@ def test_members_equal_their_solo_fits(dtype):
         tol = 1e-9 if dtype == torch.float64 else 1e-5
         assert np.allclose(got["test_loss"], expected["test_loss"], rtol=tol, atol=0)
         assert (got["reg"][-1] > 0) == (lamb > 0)
-        for a, b in zip(ens[i].state_dict().values(), solo.state_dict().values()):
+        for a, b in zip(ens[i].state_dict().values(), solo.state_dict().values(), strict=True):
             assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
     # members differ from each other (different seeds, data and penalties)
     assert len({h["train_loss"][-1] for h in histories}) == 4
@@ -59,12 +59,12 @@ def _autograd(member, data, lamb):
 def test_stack_loss_and_gradient_match_autograd(kind):
     members = [KAN(width=[2, 4, 2], grid=4, k=2, seed=s, dtype=torch.float64) for s in range(3)]
     datasets = [_data(s, n=150, n_out=2) for s in range(3)]
-    for member, data in zip(members, datasets):
+    for member, data in zip(members, datasets, strict=True):
         member.update_grid(data["train_input"])  # non-uniform knots
     lambs = [0.0, 0.02, 0.005]
     stack = kind(members, datasets, lambs)
     losses, grads = stack.loss_and_grad()
-    for i, (member, data, lamb) in enumerate(zip(members, datasets, lambs)):
+    for i, (member, data, lamb) in enumerate(zip(members, datasets, lambs, strict=True)):
         loss, grad = _autograd(member, data, lamb)
         assert abs(losses[i] - loss) <= 1e-12 * loss
         assert np.abs(grads[i] - grad).max() <= 1e-11 * np.abs(grad).max()

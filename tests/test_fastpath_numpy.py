@@ -30,7 +30,7 @@ def _reference(model, params, x, y):
     loss = torch.nn.functional.mse_loss(model(x), y)
     grads = torch.autograd.grad(loss, params, allow_unused=True)
     flat = torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
-                      for g, p in zip(grads, params)])
+                      for g, p in zip(grads, params, strict=True)])
     return float(loss.detach()), flat.detach().double().numpy()
 
 
@@ -155,7 +155,7 @@ def _reference_penalized(model, params, x, y, lamb, lamb_l1=1.0, lamb_entropy=2.
     loss = mse + lamb * reg
     grads = torch.autograd.grad(loss, params, allow_unused=True)
     flat = torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
-                      for g, p in zip(grads, params)])
+                      for g, p in zip(grads, params, strict=True)])
     return (float(loss.detach()), flat.detach().double().numpy(), float(mse.detach()),
             float(reg.detach()))
 

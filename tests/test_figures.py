@@ -84,7 +84,8 @@ def test_log_slope_and_kan_slope():
 
 def test_special_summary_picks_smallest_under_threshold_and_best():
     def res(*tests):
-        return {"rows": [{"grid": g, "test_rmse": t} for g, t in zip([3, 5, 10], tests)]}
+        pairs = zip([3, 5, 10], tests, strict=True)
+        return {"rows": [{"grid": g, "test_rmse": t} for g, t in pairs]}
 
     kan = [([2, 1, 1], res(5e-2, 2e-2, 1.5e-2)), ([2, 2, 1], res(8e-3, 2e-3, 9e-3)),
            ([2, 3, 1], res(4e-3, 1e-4, None))]

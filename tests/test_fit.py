@@ -139,7 +139,7 @@ def test_non_finite_loss_restores_the_last_good_model(data32):
     bad["train_label"][0] = float("nan")
     with pytest.raises(NonFiniteLossError, match="step 0"):
         model.fit(bad, steps=3)
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
 def test_bad_fit_arguments(data32):

@@ -57,7 +57,7 @@ def _two_loop(g, pairs, gamma):
         alphas.append(a)
         q -= a * y
     q *= gamma
-    for (s, y), a in zip(pairs, reversed(alphas)):
+    for (s, y), a in zip(pairs, reversed(alphas), strict=True):
         q += (a - (y @ q) / (y @ s)) * s
     return q
 

@@ -46,7 +46,7 @@ def test_gradients_match_finite_differences(width, base_fun):
     params = dict(m.named_parameters())
     vals = tuple(params[n].detach().clone().requires_grad_() for n in names)
     assert torch.autograd.gradcheck(
-        lambda *v: functional_call(m, dict(zip(names, v)), (x.detach(),)), vals)
+        lambda *v: functional_call(m, dict(zip(names, v, strict=True)), (x.detach(),)), vals)
 
 
 def test_multiplication_nodes_multiply_their_factors():

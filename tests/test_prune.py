@@ -47,11 +47,11 @@ def _pykan_copy(model, width, mult_arity=2):
         for ours, theirs in zip(model.layers, pk.act_fun, strict=True):
             for name in ("grid", "coef", "scale_base", "scale_sp", "mask"):
                 getattr(theirs, name).data = getattr(ours, name).detach().float().clone()
-        for l in range(model.depth):
-            pk.subnode_scale[l].data = model.subnode_scale[l].detach().float().clone()
-            pk.subnode_bias[l].data = model.subnode_bias[l].detach().float().clone()
-            pk.node_scale[l].data = model.node_scale[l].detach().float().clone()
-            pk.node_bias[l].data = model.node_bias[l].detach().float().clone()
+        for li in range(model.depth):
+            pk.subnode_scale[li].data = model.subnode_scale[li].detach().float().clone()
+            pk.subnode_bias[li].data = model.subnode_bias[li].detach().float().clone()
+            pk.node_scale[li].data = model.node_scale[li].detach().float().clone()
+            pk.node_bias[li].data = model.node_bias[li].detach().float().clone()
     return pk
 
 
@@ -65,11 +65,11 @@ def test_attribution_matches_pykan(width, arity):
     assert torch.allclose(m(x), y_pk, rtol=1e-4, atol=1e-5)  # same network
     pk.attribute()
     ours = attribute(m, x)
-    for l in range(m.depth):
-        torch.testing.assert_close(ours.edge_scores[l], pk.edge_scores[l].t(), rtol=2e-4,
+    for li in range(m.depth):
+        torch.testing.assert_close(ours.edge_scores[li], pk.edge_scores[li].t(), rtol=2e-4,
                                    atol=1e-6)
-    for l in range(m.depth + 1):
-        torch.testing.assert_close(ours.node_scores[l], pk.node_scores[l], rtol=2e-4, atol=1e-6)
+    for li in range(m.depth + 1):
+        torch.testing.assert_close(ours.node_scores[li], pk.node_scores[li], rtol=2e-4, atol=1e-6)
 
 
 def test_activation_scales_definitions():
@@ -83,12 +83,12 @@ def test_activation_scales_definitions():
     assert scales[1]["std_ratio"].shape == (3, 1)
 
 
-def _kill(model, l, nodes):
+def _kill(model, li, nodes):
     """Zero the outgoing splines of hidden nodes so that they score ~0."""
     with torch.no_grad():
         for i in nodes:
-            model.layers[l].coef[i] = 0
-            model.layers[l].scale_base[i] = 0
+            model.layers[li].coef[i] = 0
+            model.layers[li].scale_base[i] = 0
 
 
 def test_prune_node_removes_dead_nodes_and_keeps_outputs_exactly():

@@ -137,7 +137,7 @@ def test_pareto_front_marks_non_dominated_points():
 
 def test_summary_pareto_column_uses_spline_parameter_count(sweep: Path, tmp_path: Path):
     table = build_report([sweep], tmp_path / "out").table
-    pareto = {Path(d).name: bool(p) for d, p in zip(table["run_dir"], table["pareto"])}
+    pareto = {Path(d).name: bool(p) for d, p in zip(table["run_dir"], table["pareto"], strict=True)}
     # (spline params, test RMSE): run 0 (30, 1e-3) and run 4 (40, 2e-5) form the front;
     # run 1 (50, 1e-4) is dominated by run 4; runs 2 and 3 have no test RMSE
     assert pareto == {"0": True, "1": False, "2": False, "3": False, "4": True}

@@ -28,7 +28,8 @@ def test_basic_sweep_with_a_failing_job_then_report(kanrun_cli, tmp_path: Path):
     assert "1 job(s) of the sweep failed" in result.stderr
     table, printed = _summary(kanrun_cli, sweep_dir, tmp_path)
     assert len(table) == 2
-    rows = {width: row for width, row in zip(table["model.width"], table.to_dict("records"))}
+    records = table.to_dict("records")
+    rows = {width: row for width, row in zip(table["model.width"], records, strict=True)}
     assert rows["[2,3,1]"]["status"] == "completed"
     assert rows["[2,3,1]"]["test_rmse"] < 1e-2 and rows["[2,3,1]"]["grid"] == 5
     assert rows["[3,3,1]"]["status"] == "failed" and BAD_WIDTH in rows["[3,3,1]"]["error"]

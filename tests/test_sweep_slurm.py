@@ -136,7 +136,7 @@ def test_slurm_preset_with_fake_sbatch(kanrun_cli, tmp_path: Path):
     report = kanrun_cli("report", sweep_dir, cwd=tmp_path, timeout=120)
     assert report.returncode == 0, report.stderr
     table = pd.read_csv(sweep_dir / "report" / "summary.csv", dtype={"model.width": str})
-    status = dict(zip(table["model.width"], table["status"]))
+    status = dict(zip(table["model.width"], table["status"], strict=True))
     assert status == {"[2,3,1]": "completed", "[3,3,1]": "failed"}
     good = table[table["status"] == "completed"].iloc[0]
     assert good["test_rmse"] < 1e-2

@@ -75,7 +75,7 @@ def unknown_override(argv: list[str]) -> str | None:
         return None
     value_flags = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
                    "-p", "--package", "-c", "--cfg", "-i", "--info", "--experimental-rerun"}
-    for before, word in zip([None, *argv], argv):
+    for before, word in zip([None, *argv], argv, strict=False):
         if before in value_flags:
             continue
         key, eq, _ = word.partition("=")

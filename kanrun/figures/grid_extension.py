@@ -44,7 +44,7 @@ def run(ctx: FigureContext) -> None:
                       label=lambda j: f"{shape_name(j['width'])} seed {j['seed']}")
     by_shape: dict[str, list[dict]] = {}
     grid_rows, step_rows = [], []
-    for job, res in zip(jobs, results):
+    for job, res in zip(jobs, results, strict=True):
         name = shape_name(job["width"])
         by_shape.setdefault(name, []).append({**res, "seed": job["seed"]})
         for row in res["rows"]:
@@ -65,7 +65,7 @@ def _plot(ctx: FigureContext, best: dict, s: dict) -> None:
     fig = new_figure(11, 4.2)
     ax_steps, ax_grid = fig.subplots(1, 2)
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
-    for color, (name, run) in zip(colors, best.items()):
+    for color, (name, run) in zip(colors, best.items(), strict=False):
         steps = list(range(1, len(run["steps"]) + 1))
         ax_steps.plot(steps, positive([r[1] for r in run["steps"]]), color=color, lw=1,
                       label=f"{name} train")

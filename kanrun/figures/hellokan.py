@@ -40,7 +40,7 @@ def _montage(path: Path, panels) -> None:
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes:
         ax.axis("off")
-    for ax, (name, png) in zip(axes, panels):
+    for ax, (name, png) in zip(axes, panels, strict=False):
         ax.imshow(imread(png))
         ax.set_title(f"after {name}", fontsize=10)
     save_png(fig, path)

@@ -19,7 +19,7 @@ def make_mlp(width: list[int], activation: str = "silu", seed: int = 0,
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     gen = torch.Generator().manual_seed(int(seed))
     layers: list[torch.nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(width[:-1], width[1:])):
+    for i, (n_in, n_out) in enumerate(zip(width[:-1], width[1:], strict=False)):
         linear = torch.nn.Linear(n_in, n_out, dtype=dtype)
         bound = 1.0 / math.sqrt(n_in)  # torch's default init, from our own generator
         with torch.no_grad():
@@ -58,7 +58,7 @@ def fit_mlp(model: torch.nn.Sequential, data: dict, steps: int) -> dict:
             loss = optimizer.step(closure)
             if not math.isfinite(loss):
                 with torch.no_grad():
-                    for p, saved in zip(params, last):
+                    for p, saved in zip(params, last, strict=True):
                         p.copy_(saved)
                 break
             last = [p.detach().clone() for p in params]

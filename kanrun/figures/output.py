@@ -24,7 +24,7 @@ def save_png(fig, path: Path) -> None:
 
 def write_csv(path: Path, columns: list[str], rows: list) -> None:
     artifacts.write_csv(path, columns, [row if isinstance(row, dict)
-                                        else dict(zip(columns, row)) for row in rows])
+                                        else dict(zip(columns, row, strict=True)) for row in rows])
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
@@ -39,7 +39,7 @@ def write_markdown(path: Path, text: str) -> None:
 
 def log_slope(xs, ys) -> float | None:
     """Least-squares slope of log10(y) against log10(x) (None with fewer than 2 points)."""
-    pts = [(math.log10(x), math.log10(y)) for x, y in zip(xs, ys)
+    pts = [(math.log10(x), math.log10(y)) for x, y in zip(xs, ys, strict=True)
            if x and y and x > 0 and y > 0]
     if len(pts) < 2:
         return None

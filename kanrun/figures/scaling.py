@@ -54,19 +54,19 @@ def run(ctx: FigureContext) -> None:
     kan_jobs, mlp_jobs = _jobs(s)
     kans, mlps = train_kans_and_mlps(ctx, kan_jobs, mlp_jobs)
     points = []
-    for job, res in zip(kan_jobs, kans):
+    for job, res in zip(kan_jobs, kans, strict=True):
         for r in res["rows"]:
             points.append({"function": job["dataset"]["function"], "model": "KAN",
                            "shape": str(job["width"]), "grid": r["grid"],
                            "n_params": r["n_params"], "train_rmse": r["train_rmse"],
                            "test_rmse": r["test_rmse"], "seconds": r["seconds"]})
-    for job, res in zip(mlp_jobs, mlps):
+    for job, res in zip(mlp_jobs, mlps, strict=True):
         points.append({"function": job["dataset"]["function"], "model": "MLP",
                        "shape": str(job["width"]), "grid": None, **res})
     write_csv(ctx.out / "points.csv", ["function", "model", "shape", "grid", "n_params",
                                        "train_rmse", "test_rmse", "seconds"], points)
     summary = []
-    for f, job, res in zip(s["functions"], kan_jobs, kans):
+    for f, job, res in zip(s["functions"], kan_jobs, kans, strict=True):
         name = f["function"]
         mine = [p for p in points if p["function"] == name and p["model"] == "MLP"]
         best_mlp = min((p for p in mine if p["test_rmse"]), key=lambda p: p["test_rmse"],
@@ -92,7 +92,7 @@ def _plot(ctx, s, points) -> None:
     names = [f["function"] for f in s["functions"]]
     fig = new_figure(3.2 * len(names), 3.4)
     axes = fig.subplots(1, len(names), squeeze=False)[0]
-    for ax, name in zip(axes, names):
+    for ax, name in zip(axes, names, strict=False):
         kan = [p for p in points if p["function"] == name and p["model"] == "KAN"]
         mlp = [p for p in points if p["function"] == name and p["model"] == "MLP"]
         n = [p["n_params"] for p in kan]

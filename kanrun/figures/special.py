@@ -30,7 +30,7 @@ PAPER = {
 
 
 def _edges(width) -> int:
-    return sum(a * b for a, b in zip(width[:-1], width[1:]))
+    return sum(a * b for a, b in zip(width[:-1], width[1:], strict=False))
 
 
 def _jobs(s):
@@ -82,8 +82,10 @@ def run(ctx: FigureContext) -> None:
     kans, mlps = train_kans_and_mlps(ctx, kan_jobs, mlp_jobs)
     all_rows, summary = [], []
     for name in s["functions"]:
-        k = [(j["width"], r) for j, r in zip(kan_jobs, kans) if j["dataset"]["function"] == name]
-        m = [(j["width"], r) for j, r in zip(mlp_jobs, mlps) if j["dataset"]["function"] == name]
+        k = [(j["width"], r) for j, r in zip(kan_jobs, kans, strict=True)
+             if j["dataset"]["function"] == name]
+        m = [(j["width"], r) for j, r in zip(mlp_jobs, mlps, strict=True)
+             if j["dataset"]["function"] == name]
         for width, res in k:
             for r in res["rows"]:
                 all_rows.append({"function": name, "model": "KAN", "shape": str(width), **r})

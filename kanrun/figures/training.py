@@ -56,7 +56,7 @@ def kan_schedule(job: dict) -> dict:
         except NonFiniteLossError as err:  # the model keeps its last finite state
             history, status = err.history, "non-finite loss"
         if job.get("record_steps"):
-            for tr, te in zip(history["train_loss"], history["test_loss"]):
+            for tr, te in zip(history["train_loss"], history["test_loss"], strict=True):
                 steps_rows.append([grid, finite(tr), finite(te)])
         rows.append({
             "grid": grid, "n_params": model.n_params, "status": status,

@@ -116,9 +116,9 @@ def attribute(model, x=None, *, out_score=None, layer: int | None = None,
                                        f"{tuple(out_score.shape)}")
             node = torch.diag(out_score)
         nodes, subnodes, edges = [node], [], []
-        for l in range(end, 0, -1):
-            rec = records[l - 1]
-            sub = node_to_subnode(node, model.width[l][0], model.mult_arity[l])
+        for li in range(end, 0, -1):
+            rec = records[li - 1]
+            sub = node_to_subnode(node, model.width[li][0], model.mult_arity[li])
             edge_std = rec["edges"].std(0)  # (in, out)
             sub_std = rec["subnodes"].std(0)  # (out,)
             edge = edge_std.unsqueeze(0) * (sub / (sub_std + 1e-4)).unsqueeze(1)  # (K, in, out)

@@ -33,7 +33,7 @@ class TensorCache:
         """The result for ``tensors`` (a tuple), computing it with ``compute()`` on a miss."""
         key = (*((t._version, t.data_ptr()) for t in tensors), *extra)
         for held, held_key, value in self.entries:
-            if held_key == key and all(a is b for a, b in zip(held, tensors)):
+            if held_key == key and all(a is b for a, b in zip(held, tensors, strict=False)):
                 return value
         value = compute()
         if len(self.entries) >= self.size:

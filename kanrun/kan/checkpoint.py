@@ -78,12 +78,12 @@ def model_from_dict(blob: dict, model_class, device=None):
         spec = KANSpec.from_dict(dict(blob["config"]))
         model = model_class.from_spec(spec.replace(noise_scale=0.0))
         model.spec = spec
-        for l, num in enumerate(blob.get("grids", [spec.grid] * spec.depth)):
-            if num != model.layers[l].n_intervals:
-                model.layers[l] = model.layers[l]._empty_like(int(num))
-        for l, names in enumerate(blob.get("symbolic", [])):
-            model.layers[l].symbolic.names = [list(map(str, row)) for row in names]
-            model.layers[l].symbolic._names_version += 1
+        for li, num in enumerate(blob.get("grids", [spec.grid] * spec.depth)):
+            if num != model.layers[li].n_intervals:
+                model.layers[li] = model.layers[li]._empty_like(int(num))
+        for li, names in enumerate(blob.get("symbolic", [])):
+            model.layers[li].symbolic.names = [list(map(str, row)) for row in names]
+            model.layers[li].symbolic._names_version += 1
         model.load_state_dict(_current_state(blob["state"], int(blob.get("version", 1))))
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"checkpoint does not match a KAN: {err}") from err

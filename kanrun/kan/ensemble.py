@@ -40,7 +40,7 @@ class KANEnsemble:
         if len(grids) != len(seeds):
             raise FitError(f"grid lists {len(grids)} values for {len(seeds)} seeds")
         self.members = [KAN(width, grid=int(g), k=k, seed=s, **kwargs)
-                        for s, g in zip(seeds, grids)]
+                        for s, g in zip(seeds, grids, strict=True)]
 
     def __len__(self) -> int:
         return len(self.members)
@@ -86,7 +86,7 @@ class KANEnsemble:
             kind = NumpyStack if numpy_serves(members[0]) else Stack  # as fit decides
             stack = kind(members, [datasets[i] for i in ids], [float(lambs[i]) for i in ids],
                          lamb_l1, lamb_entropy)
-            for i, h in zip(ids, _fit_stack(stack, **settings)):
+            for i, h in zip(ids, _fit_stack(stack, **settings), strict=True):
                 hist[i] = h
         return hist
 

@@ -42,7 +42,7 @@ class Stack:
         dtype, device = first.dtype, first.device
         self.dtype, self.device = dtype, device
         self.layers = []
-        for l, proto in enumerate(first.layers):
+        for li, proto in enumerate(first.layers):
             stacked = KANLayer(self.m * proto.in_dim, proto.out_dim, grid=proto.n_intervals,
                                k=proto.k, noise_scale=0.0, grid_eps=proto.grid_eps,
                                sp_trainable=proto.scale_sp.requires_grad,
@@ -51,16 +51,16 @@ class Stack:
             with torch.no_grad():
                 for name in ("grid", "coef", "scale_base", "scale_sp", "mask"):
                     getattr(stacked, name).copy_(
-                        torch.cat([getattr(mem.layers[l], name) for mem in members]))
+                        torch.cat([getattr(mem.layers[li], name) for mem in members]))
             self.layers.append(stacked)
         self.slots = []  # (layer, name, numbers per member)
-        for l, layer in enumerate(self.layers):
+        for li, layer in enumerate(self.layers):
             per = layer.in_dim // self.m * layer.out_dim
-            self.slots.append((l, "coef", per * layer.n_basis))
+            self.slots.append((li, "coef", per * layer.n_basis))
             if layer.scale_base.requires_grad:
-                self.slots.append((l, "scale_base", per))
+                self.slots.append((li, "scale_base", per))
             if layer.scale_sp.requires_grad:
-                self.slots.append((l, "scale_sp", per))
+                self.slots.append((li, "scale_sp", per))
         self.n_params = sum(n for _, _, n in self.slots)
         self.lamb_values = [float(v) for v in lambs]
         self.lamb = torch.tensor(self.lamb_values, dtype=dtype, device=device)
@@ -94,8 +94,8 @@ class Stack:
 
     # ----------------------------------------------------------------- parameters
     def get(self) -> np.ndarray:
-        parts = [getattr(self.layers[l], name).detach().reshape(self.m, n)
-                 for l, name, n in self.slots]
+        parts = [getattr(self.layers[li], name).detach().reshape(self.m, n)
+                 for li, name, n in self.slots]
         return torch.cat(parts, 1).to(torch.float64).cpu().numpy()
 
     def set(self, x: np.ndarray) -> None:
@@ -103,18 +103,18 @@ class Stack:
                                                               dtype=self.dtype)
         start = 0
         with torch.no_grad():
-            for l, name, n in self.slots:
-                p = getattr(self.layers[l], name)
+            for li, name, n in self.slots:
+                p = getattr(self.layers[li], name)
                 p.copy_(flat[:, start : start + n].reshape(p.shape))
                 start += n
 
     def write_back(self) -> None:
         with torch.no_grad():
-            for l, layer in enumerate(self.layers):
+            for li, layer in enumerate(self.layers):
                 rows = layer.in_dim // self.m
                 for i, member in enumerate(self.members):
                     for name in ("grid", "coef", "scale_base", "scale_sp", "mask"):
-                        getattr(member.layers[l], name).copy_(
+                        getattr(member.layers[li], name).copy_(
                             getattr(layer, name)[i * rows : (i + 1) * rows])
 
     # ----------------------------------------------------------------- evaluation
@@ -128,16 +128,16 @@ class Stack:
 
         return self._basis_cache.get((xt, layer.knots), compute)
 
-    def _layer_forward(self, l, xt, need_dx):
+    def _layer_forward(self, li, xt, need_dx):
         """(m * in, batch) -> (m * out, batch), and what the backward pass needs (the
         layers' own kernel, :func:`kanrun.kan.kernels.layer_forward`, for m members)."""
-        layer = self.layers[l]
-        basis_t = self._first_basis(xt) if l == 0 and not need_dx else None
+        layer = self.layers[li]
+        basis_t = self._first_basis(xt) if li == 0 and not need_dx else None
         return layer_forward(xt, None, layer.coef, layer.scale_base, layer.scale_sp,
                              layer.mask, layer.knots, layer.tables(), layer.k, basis_t,
                              need_dx, members=self.m)
 
-    def _layer_backward(self, l, gy, saved, need_dx):
+    def _layer_backward(self, li, gy, saved, need_dx):
         """gy (m, out, batch) -> input gradient (m * in, batch) or None, and the parameter
         gradients {name: (m * in, out[, nb])}."""
         g_x, _, g_coef, g_sb, g_sp = layer_backward(saved, gy, (need_dx, False, True, True,
@@ -146,8 +146,8 @@ class Stack:
 
     @torch.no_grad()
     def forward(self, xt):
-        for l in range(len(self.layers)):
-            xt, _ = self._layer_forward(l, xt, False)
+        for li in range(len(self.layers)):
+            xt, _ = self._layer_forward(li, xt, False)
         return xt
 
     @torch.no_grad()
@@ -157,9 +157,9 @@ class Stack:
         xt, yt = self.train
         depth = len(self.layers)
         saved, inputs = [], []
-        for l in range(depth):
+        for li in range(depth):
             inputs.append(xt)
-            xt, sv = self._layer_forward(l, xt, need_dx=l > 0)
+            xt, sv = self._layer_forward(li, xt, need_dx=li > 0)
             saved.append(sv)
         out = self.layers[-1].out_dim
         diff = xt.view(self.m, out, -1) - yt
@@ -171,25 +171,25 @@ class Stack:
         reg = None
         if self.penalized:
             reg = loss.new_zeros(self.m)
-            for l in range(depth):
+            for li in range(depth):
                 r, gx_pen, gp_pen = layer_penalty_t(
-                    self.layers[l], inputs[l], saved[l], self.m, self.lamb,
-                    self.lamb_l1, self.lamb_entropy, need_dx=l > 0)
+                    self.layers[li], inputs[li], saved[li], self.m, self.lamb,
+                    self.lamb_l1, self.lamb_entropy, need_dx=li > 0)
                 reg = reg + r
-                extra_x[l], extra_p[l] = gx_pen, gp_pen
+                extra_x[li], extra_p[li] = gx_pen, gp_pen
             loss = loss + self.lamb * reg
         grads = {}
-        for l in range(depth - 1, -1, -1):
-            g_x, g_p = self._layer_backward(l, gy, saved[l], need_dx=l > 0)
-            if extra_p[l] is not None:
-                for name, g in extra_p[l].items():
+        for li in range(depth - 1, -1, -1):
+            g_x, g_p = self._layer_backward(li, gy, saved[li], need_dx=li > 0)
+            if extra_p[li] is not None:
+                for name, g in extra_p[li].items():
                     g_p[name] = g_p[name] + g
-            grads[l] = g_p
-            if l > 0:
-                if extra_x[l] is not None:
-                    g_x = g_x + extra_x[l]
-                gy = g_x.view(self.m, self.layers[l - 1].out_dim, -1)
-        flat = torch.cat([grads[l][name].reshape(self.m, n) for l, name, n in self.slots], 1)
+            grads[li] = g_p
+            if li > 0:
+                if extra_x[li] is not None:
+                    g_x = g_x + extra_x[li]
+                gy = g_x.view(self.m, self.layers[li - 1].out_dim, -1)
+        flat = torch.cat([grads[li][name].reshape(self.m, n) for li, name, n in self.slots], 1)
         self.last_reg = (reg.to(torch.float64).cpu().numpy() if reg is not None
                          else np.zeros(self.m))
         self.last_mse = mse.to(torch.float64).cpu().numpy()
@@ -207,9 +207,9 @@ class Stack:
     def update_grid(self) -> None:
         """Each member's grid update on its training inputs (as ``KAN.update_grid``)."""
         xt = self.train[0]
-        for l, layer in enumerate(self.layers):
+        for li, layer in enumerate(self.layers):
             layer.update_grid(xt.t())
-            xt, _ = self._layer_forward(l, xt, False)
+            xt, _ = self._layer_forward(li, xt, False)
         self._basis_cache.clear()
 
 
@@ -229,12 +229,12 @@ class NumpyStack(Stack):
                 for name in ("coef", "scale_base", "scale_sp", "mask")))
         self.grad = np.zeros((m, self.n_params))
         where, start = {}, 0
-        for l, name, n in self.slots:
-            shape = arrays[l][0 if name == "coef" else 1].shape
-            where[(l, name)] = self.grad[:, start : start + n].reshape(shape)  # a view
+        for li, name, n in self.slots:
+            shape = arrays[li][0 if name == "coef" else 1].shape
+            where[(li, name)] = self.grad[:, start : start + n].reshape(shape)  # a view
             start += n
-        dest = [tuple(where.get((l, name)) for name in ("coef", "scale_base", "scale_sp"))
-                for l in range(len(self.layers))]
+        dest = [tuple(where.get((li, name)) for name in ("coef", "scale_base", "scale_sp"))
+                for li in range(len(self.layers))]
         lamb = np.array(self.lamb_values) if self.penalized else None
         # members in chunks of CHUNK: arrays that stay in cache, and chunks whose members
         # all finished their step are skipped
@@ -248,11 +248,11 @@ class NumpyStack(Stack):
         self._target = y_train.numpy()
         self._x0 = x_train.numpy().reshape(m, -1, x_train.shape[1])
         index = {"coef": 0, "scale_base": 1, "scale_sp": 2}
-        self._views = [arrays[l][index[name]] for l, name, _ in self.slots]
+        self._views = [arrays[li][index[name]] for li, name, _ in self.slots]
         self._knots_changed()
 
     def _knots_changed(self):
-        for core, part in zip(self.cores, self.parts):
+        for core, part in zip(self.cores, self.parts, strict=True):
             core.set_knots(self.layers, self.m, part)
         self._first = first_inputs(self.layers[0], self.train[0], self.m)
         self._first_test = first_inputs(self.layers[0], self.test[0], self.m)
@@ -263,13 +263,13 @@ class NumpyStack(Stack):
 
     def set(self, x: np.ndarray) -> None:
         start = 0  # NumPy assignment, as the solo fit's FlatParameters.set
-        for view, (_, _, n) in zip(self._views, self.slots):
+        for view, (_, _, n) in zip(self._views, self.slots, strict=True):
             view[...] = x[:, start : start + n].reshape(view.shape)
             start += n
 
     def test_loss(self) -> np.ndarray:
         out = np.concatenate([core.forward(self._first_test[part])
-                              for core, part in zip(self.cores, self.parts)])
+                              for core, part in zip(self.cores, self.parts, strict=True)])
         diff = out - self.test[1].numpy()
         return (diff * diff).reshape(self.m, -1).mean(1).astype(np.float64)
 
@@ -281,7 +281,7 @@ class NumpyStack(Stack):
         """As :meth:`Stack.loss_and_grad`; members outside ``waiting`` (a mask) may be
         skipped (their entries are then stale)."""
         total = np.zeros(self.m)
-        for core, part in zip(self.cores, self.parts):
+        for core, part in zip(self.cores, self.parts, strict=True):
             if waiting is not None and not waiting[part].any():
                 continue
             total[part] = core.evaluate(self._first[part], self._target[part],

@@ -35,12 +35,12 @@ def is_plain(model) -> bool:
 def slot_of(model, p):
     """``(layer index, name)`` of parameter ``p`` among the layers' :data:`SLOT_NAMES`;
     ``(l, None)`` for a symbolic parameter of layer l, None for anything else."""
-    for l, layer in enumerate(model.layers):
+    for li, layer in enumerate(model.layers):
         for name in SLOT_NAMES:
             if getattr(layer, name) is p:
-                return l, name
+                return li, name
         if any(q is p for q in layer.symbolic.parameters()):
-            return l, None
+            return li, None
     return None
 
 
@@ -66,26 +66,26 @@ class PlainObjective:
         model = self.model
         a = self._inputs.get((x,), lambda: x.t().contiguous())
         saved = []
-        for l, layer in enumerate(model.layers):
+        for li, layer in enumerate(model.layers):
             basis_t, base_t = layer.cached_inputs(a)
             a, sv = layer_forward(a, base_t, layer.coef, layer.scale_base, layer.scale_sp,
                                   layer.mask, layer.knots, layer.tables(), layer.k, basis_t,
-                                  need_dx=l > 0)
+                                  need_dx=li > 0)
             saved.append(sv)
         diff = a - y.t()
         loss = (diff * diff).mean()
         g = diff * (2.0 / diff.numel())
         grads = {}
-        for l in range(len(model.layers) - 1, -1, -1):
-            layer = model.layers[l]
-            need = (l > 0, False, True, layer.scale_base.requires_grad,
+        for li in range(len(model.layers) - 1, -1, -1):
+            layer = model.layers[li]
+            need = (li > 0, False, True, layer.scale_base.requires_grad,
                     layer.scale_sp.requires_grad)
-            g_x, _, g_coef, g_sb, g_sp = layer_backward(saved[l], g, need)
-            grads[(l, "coef")], grads[(l, "scale_base")], grads[(l, "scale_sp")] = (
+            g_x, _, g_coef, g_sb, g_sp = layer_backward(saved[li], g, need)
+            grads[(li, "coef")], grads[(li, "scale_base")], grads[(li, "scale_sp")] = (
                 g_coef, g_sb, g_sp)
             g = g_x
         flat = []
-        for p, slot in zip(self.params, self.slots):
+        for p, slot in zip(self.params, self.slots, strict=True):
             grad = grads.get(slot)
             flat.append((grad if grad is not None else torch.zeros_like(p)).reshape(-1))
         self.last_mse = loss

@@ -150,8 +150,8 @@ class BatchedCore:
         w0[:, :, in_dim * nb :] = (sb * mask).transpose(0, 2, 1)
         a = np.matmul(w0, first)
         with np.errstate(over="ignore"):
-            for l in range(1, len(self.arrays)):
-                a, _ = self._forward(self.hidden[l], a, self.arrays[l], False)
+            for li in range(1, len(self.arrays)):
+                a, _ = self._forward(self.hidden[li], a, self.arrays[li], False)
         return a
 
     def evaluate(self, first, target, x0=None):
@@ -168,9 +168,9 @@ class BatchedCore:
         a = np.matmul(w0, first)
         inputs, saved, edges = [None], [sp_mask], [None]
         with np.errstate(over="ignore"):  # exp(-x) of very negative inputs: silu is 0 there
-            for l in range(1, len(arrays)):
+            for li in range(1, len(arrays)):
                 inputs.append(a)
-                a, state = self._forward(self.hidden[l], a, arrays[l], penalized)
+                a, state = self._forward(self.hidden[li], a, arrays[li], penalized)
                 saved.append(state)
                 if penalized:
                     edges.append(state[-1])
@@ -195,14 +195,14 @@ class BatchedCore:
             weights = np.concatenate([coef * sp_mask[..., None], (sb * mask)[..., None]], -1)
             reg, g_w0 = layer_penalty_cov(spread0, cov, weights.astype(np.float64), self.lamb,
                                           self.lamb_l1, self.lamb_entropy)
-            for l in range(1, len(arrays)):
-                r, pen[l] = _penalty(_spread(inputs[l]), edges[l], self.lamb, self.lamb_l1,
+            for li in range(1, len(arrays)):
+                r, pen[li] = _penalty(_spread(inputs[li]), edges[li], self.lamb, self.lamb_l1,
                                      self.lamb_entropy, need_dx=True)
                 reg += r
             self.last_reg = reg
             total = mse + self.lamb * reg
-        for l in range(len(arrays) - 1, 0, -1):
-            g = self._backward(self.hidden[l], g, arrays[l], saved[l], self.dest[l], pen[l])
+        for li in range(len(arrays) - 1, 0, -1):
+            g = self._backward(self.hidden[li], g, arrays[li], saved[li], self.dest[li], pen[li])
         g_w = np.matmul(g, first.transpose(0, 2, 1))
         g_wsp = g_w[:, :, : in_dim * nb].reshape(m, out_dim, in_dim, nb).transpose(0, 2, 1, 3)
         g_wb = g_w[:, :, in_dim * nb :].transpose(0, 2, 1)
@@ -361,8 +361,8 @@ class NumpyObjective:
             self.core.arrays = [tuple(_np(getattr(layer, n))[None] for n in
                                       ("coef", "scale_base", "scale_sp", "mask"))
                                 for layer in layers]
-            self.core.dest = [tuple(self._where.get((l, n)) for n in SLOT_NAMES)
-                              for l in range(len(layers))]
+            self.core.dest = [tuple(self._where.get((li, n)) for n in SLOT_NAMES)
+                              for li in range(len(layers))]
             self.core.set_knots(layers, 1)
             self._key = key
 

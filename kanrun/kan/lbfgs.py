@@ -117,7 +117,7 @@ class LBFGS:
                 grads = torch.autograd.grad(out, params, allow_unused=True)
                 loss = out
                 flat = torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
-                                  for g, p in zip(grads, params)])
+                                  for g, p in zip(grads, params, strict=True)])
         return float(loss.detach()), flat.detach().cpu().numpy().astype(np.float64)
 
     def _direction(self, g):

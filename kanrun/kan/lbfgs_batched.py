@@ -40,7 +40,7 @@ def cubic_min(x1, f1, g1, x2, f2, g2, lo, hi):
 
 def _dot(a, b):
     """Row-wise dot products, each the BLAS dot of the solo optimizer (same bits)."""
-    return np.array([float(x @ y) for x, y in zip(a, b)])
+    return np.array([float(x @ y) for x, y in zip(a, b, strict=True)])
 
 
 class BatchedLBFGS:

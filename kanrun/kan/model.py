@@ -74,7 +74,7 @@ class KAN(KANNetwork):
         return interpret.sample_inputs(self, x)
 
     # ------------------------------------------------------------ attribution
-    def attribute(self, x=None, *, l: int | None = None, i: int | None = None, out_score=None):
+    def attribute(self, x=None, *, l: int | None = None, i: int | None = None, out_score=None):  # noqa: E741 (pykan's name)
         """Attribution scores (:func:`kanrun.kan.attribution.attribute`).
 
         With ``l`` (and ``i``): scores of the inputs for the nodes of layer ``l`` (for node
@@ -138,7 +138,7 @@ class KAN(KANNetwork):
         return pruning.prune_input(self, xs, threshold=threshold, active_inputs=active_inputs)
 
     # ------------------------------------------------------------ symbolic
-    def suggest_symbolic(self, l: int, i: int, j: int, *, x=None, lib=None, topk: int = 5,
+    def suggest_symbolic(self, l: int, i: int, j: int, *, x=None, lib=None, topk: int = 5,  # noqa: E741 (pykan's name)
                          weight_simple: float = 0.8, a_range=(-10, 10), b_range=(-10, 10),
                          verbose: bool = False) -> list[dict]:
         """:func:`kanrun.kan.symbolic.auto.suggest_symbolic`: the best ``topk`` functions
@@ -150,7 +150,7 @@ class KAN(KANNetwork):
             print(interpret.suggestion_table(cands))
         return cands
 
-    def fix_symbolic(self, l: int, i: int, j: int, name: str, fit_params: bool = True, *,
+    def fix_symbolic(self, l: int, i: int, j: int, name: str, fit_params: bool = True, *,  # noqa: E741 (pykan's name)
                      x=None, a_range=(-10, 10), b_range=(-10, 10),
                      verbose: bool = False) -> dict:
         """:func:`kanrun.kan.symbolic.auto.fix_symbolic`: edge (l, i, j) becomes ``name``
@@ -161,7 +161,7 @@ class KAN(KANNetwork):
             print(interpret.r2_line(rec))
         return rec
 
-    def unfix_symbolic(self, l: int, i: int, j: int) -> None:
+    def unfix_symbolic(self, l: int, i: int, j: int) -> None:  # noqa: E741 (pykan's name)
         """Return edge (l, i, j) to its spline."""
         auto.unfix_symbolic(self, l, i, j)
 

@@ -47,22 +47,22 @@ class KANNetwork(nn.Module):
         dt = spec.torch_dtype
         gen = torch.Generator().manual_seed(spec.seed)
         self.layers = nn.ModuleList(
-            KANLayer(self.width_in[l], self.width_subnodes[l + 1], spec, generator=gen,
+            KANLayer(self.width_in[li], self.width_subnodes[li + 1], spec, generator=gen,
                      device=device)
-            for l in range(self.depth))
+            for li in range(self.depth))
 
         def affine(n, value):
             return nn.Parameter(torch.full((n,), value, dtype=dt, device=device),
                                 requires_grad=spec.affine_trainable)
 
         self.subnode_scale = nn.ParameterList(
-            [affine(self.width_subnodes[l + 1], 1.0) for l in range(self.depth)])
+            [affine(self.width_subnodes[li + 1], 1.0) for li in range(self.depth)])
         self.subnode_bias = nn.ParameterList(
-            [affine(self.width_subnodes[l + 1], 0.0) for l in range(self.depth)])
+            [affine(self.width_subnodes[li + 1], 0.0) for li in range(self.depth)])
         self.node_scale = nn.ParameterList(
-            [affine(self.width_in[l + 1], 1.0) for l in range(self.depth)])
+            [affine(self.width_in[li + 1], 1.0) for li in range(self.depth)])
         self.node_bias = nn.ParameterList(
-            [affine(self.width_in[l + 1], 0.0) for l in range(self.depth)])
+            [affine(self.width_in[li + 1], 0.0) for li in range(self.depth)])
         self._affine_key = None
         self._affine_identity = True
 
@@ -142,14 +142,14 @@ class KANNetwork(nn.Module):
             self._affine_key = key
         return not self._affine_identity
 
-    def _multiply(self, x: torch.Tensor, l: int) -> torch.Tensor:
+    def _multiply(self, x: torch.Tensor, li: int) -> torch.Tensor:
         """Subnodes (batch, n_sum + sum(arity)) -> nodes (batch, n_sum + n_mult)."""
-        return self._multiply_t(x.t(), l).t()
+        return self._multiply_t(x.t(), li).t()
 
-    def _multiply_t(self, xt: torch.Tensor, l: int) -> torch.Tensor:
+    def _multiply_t(self, xt: torch.Tensor, li: int) -> torch.Tensor:
         """Feature-major multiplication nodes: (subnodes, batch) -> (nodes, batch)."""
-        n_sum = self.spec.width[l + 1][0]  # the spec's tuples: no copies on the hot path
-        arity = self.spec.mult_arity[l + 1]
+        n_sum = self.spec.width[li + 1][0]  # the spec's tuples: no copies on the hot path
+        arity = self.spec.mult_arity[li + 1]
         if not arity:
             return xt
         factors = xt[n_sum:]
@@ -181,21 +181,21 @@ class KANNetwork(nn.Module):
         self.__dict__["reference_inputs"] = x.detach()
         affine = self._affine_active()
         xt = self._transposed_input(x)
-        for l, layer in enumerate(self.layers):
-            xt = self._after_layer_t(layer.forward_t(xt), l, affine)
+        for li, layer in enumerate(self.layers):
+            xt = self._after_layer_t(layer.forward_t(xt), li, affine)
         return xt.t()
 
-    def _after_layer_t(self, xt: torch.Tensor, l: int, affine: bool) -> torch.Tensor:
+    def _after_layer_t(self, xt: torch.Tensor, li: int, affine: bool) -> torch.Tensor:
         if affine:
-            xt = xt * self.subnode_scale[l].unsqueeze(1) + self.subnode_bias[l].unsqueeze(1)
-        xt = self._multiply_t(xt, l)
+            xt = xt * self.subnode_scale[li].unsqueeze(1) + self.subnode_bias[li].unsqueeze(1)
+        xt = self._multiply_t(xt, li)
         if affine:
-            xt = xt * self.node_scale[l].unsqueeze(1) + self.node_bias[l].unsqueeze(1)
+            xt = xt * self.node_scale[li].unsqueeze(1) + self.node_bias[li].unsqueeze(1)
         return xt
 
-    def _after_layer(self, x: torch.Tensor, l: int, affine: bool) -> torch.Tensor:
+    def _after_layer(self, x: torch.Tensor, li: int, affine: bool) -> torch.Tensor:
         """Batch-major version of the node maps: (batch, subnodes) -> (batch, nodes)."""
-        return self._after_layer_t(x.t(), l, affine).t()
+        return self._after_layer_t(x.t(), li, affine).t()
 
     def forward_edges(self, x: torch.Tensor, numeric_only: bool = False):
         """Forward that also returns, per layer, its input and per-edge activations.
@@ -207,13 +207,13 @@ class KANNetwork(nn.Module):
         self._check_input(x)
         affine = self._affine_active()
         records = []
-        for l, layer in enumerate(self.layers):
+        for li, layer in enumerate(self.layers):
             numeric = layer.edge_values(x, numeric_only=True)
             sym = layer.symbolic.edge_values(x) if layer.symbolic.active else None
             total = numeric if sym is None else numeric + sym
             sub = total.sum(1)
             rec = {"input": x, "edges": numeric if numeric_only else total, "subnodes": sub}
-            x = self._after_layer(sub, l, affine)
+            x = self._after_layer(sub, li, affine)
             rec["nodes"] = x
             records.append(rec)
         return x, records
@@ -224,8 +224,8 @@ class KANNetwork(nn.Module):
         self._check_input(x)
         affine = self._affine_active()
         acts = [x]
-        for l, layer in enumerate(self.layers):
-            x = self._after_layer(layer(x), l, affine)
+        for li, layer in enumerate(self.layers):
+            x = self._after_layer(layer(x), li, affine)
             acts.append(x)
         return acts
 
@@ -260,9 +260,9 @@ class KANNetwork(nn.Module):
 
     def _update_grid(self, x: torch.Tensor, alpha: float) -> None:
         affine = self._affine_active()
-        for l, layer in enumerate(self.layers):
+        for li, layer in enumerate(self.layers):
             layer.update_grid(x, alpha)
-            x = self._after_layer(layer(x), l, affine)
+            x = self._after_layer(layer(x), li, affine)
 
     @torch.no_grad()
     def refine(self, new_grid: int, x: torch.Tensor | None = None,
@@ -281,8 +281,8 @@ class KANNetwork(nn.Module):
         acts = self.layer_inputs(x.to(self.dtype)) if x is not None else None
         new = copy.deepcopy(self)
         new.spec = self.spec.replace(grid=int(new_grid))
-        for l, layer in enumerate(self.layers):
-            new.layers[l] = layer.refined(new.grid, None if acts is None else acts[l], margin)
+        for li, layer in enumerate(self.layers):
+            new.layers[li] = layer.refined(new.grid, None if acts is None else acts[li], margin)
         return new
 
     def extra_repr(self) -> str:

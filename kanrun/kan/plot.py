@@ -68,9 +68,9 @@ def _curve(x_in, phi):
     return x_in[order].cpu().numpy(), phi[order].cpu().numpy()
 
 
-def _owners(model, l):
+def _owners(model, li):
     """For node layer l (>= 1): the node each subnode feeds."""
-    n_sum, arity = model.width[l][0], model.mult_arity[l]
+    n_sum, arity = model.width[li][0], model.mult_arity[li]
     return list(range(n_sum)) + [n_sum + k for k, a in enumerate(arity) for _ in range(a)]
 
 
@@ -89,7 +89,7 @@ def plot_network(model, x=None, in_vars=None, out_vars=None, title=None, path=No
     in_names = _names(in_vars, model.width_in[0], "x_{}", "in_vars")
     out_names = _names(out_vars, model.width_in[-1], "y_{}", "out_vars")
     depth = model.depth
-    n_slots = [model.width_in[l] * model.width_subnodes[l + 1] for l in range(depth)]
+    n_slots = [model.width_in[li] * model.width_subnodes[li + 1] for li in range(depth)]
     fig_w = float(min(40.0, max(6.0, 0.62 * max(n_slots), 1.2 * max(model.width_in))))
     layer_h = 2.6
     fig_h = depth * layer_h + 1.3 + (0.4 if title else 0.0)
@@ -107,26 +107,26 @@ def plot_network(model, x=None, in_vars=None, out_vars=None, title=None, path=No
     inch_per_y = fig_h / (y_hi - y_lo)
     mid, sub_y = 0.45, 0.84  # inset centre and subnode height within a layer
     node_size = min(120.0, 2400.0 / max(model.width_in))
-    for l in range(depth + 1):
-        n = model.width_in[l]
-        n_sum = model.width[l][0]
+    for li in range(depth + 1):
+        n = model.width_in[li]
+        n_sum = model.width[li][0]
         for i in range(n):
             px = (i + 0.5) / n
             if i < n_sum:
-                ax.scatter([px], [l], s=node_size, color="black", zorder=3)
+                ax.scatter([px], [li], s=node_size, color="black", zorder=3)
             else:
-                ax.scatter([px], [l], s=node_size * 1.8, marker="s", facecolor="white",
+                ax.scatter([px], [li], s=node_size * 1.8, marker="s", facecolor="white",
                            edgecolor="black", linewidths=1.5, zorder=3)
-                ax.text(px, l, "\u00d7", ha="center", va="center", fontsize=11, zorder=4)
-    for l in range(depth):
-        layer = model.layers[l]
+                ax.text(px, li, "\u00d7", ha="center", va="center", fontsize=11, zorder=4)
+    for li in range(depth):
+        layer = model.layers[li]
         n_in, n_out = layer.in_dim, layer.out_dim
         slots = n_in * n_out
         size_in = min(0.85, 0.78 * fig_w / slots, 0.3 * layer_h)  # inset side (inches)
         half_w = size_in / fig_w / 2
         half_h = size_in / inch_per_y / 2
-        rec = records[l]
-        alpha = torch.tanh(beta * scores[l]).clamp(0, 1).cpu()
+        rec = records[li]
+        alpha = torch.tanh(beta * scores[li]).clamp(0, 1).cpu()
         for i in range(n_in):
             for j in range(n_out):
                 kind = _edge_kind(layer, i, j)
@@ -135,11 +135,11 @@ def plot_network(model, x=None, in_vars=None, out_vars=None, title=None, path=No
                 a = float(alpha[i, j])
                 color = COLORS[kind]
                 sx = (i * n_out + j + 0.5) / slots
-                ax.plot([(i + 0.5) / n_in, sx], [l, l + mid - half_h], color=color, alpha=a,
+                ax.plot([(i + 0.5) / n_in, sx], [li, li + mid - half_h], color=color, alpha=a,
                         lw=1.0)
-                ax.plot([sx, (j + 0.5) / n_out], [l + mid + half_h, l + sub_y], color=color,
+                ax.plot([sx, (j + 0.5) / n_out], [li + mid + half_h, li + sub_y], color=color,
                         alpha=a, lw=1.0)
-                fx, fy = to_fig(sx - half_w, l + mid - half_h)
+                fx, fy = to_fig(sx - half_w, li + mid - half_h)
                 inset = fig.add_axes((fx, fy, 2 * half_w, 2 * half_h / (y_hi - y_lo)))
                 cx, cy = _curve(rec["input"][:, i], rec["edges"][:, i, j])
                 inset.plot(cx, cy, color=color, lw=1.4, alpha=max(a, 0.05))
@@ -150,15 +150,15 @@ def plot_network(model, x=None, in_vars=None, out_vars=None, title=None, path=No
                     spine.set_color(color)
                     spine.set_alpha(max(a, 0.05))
                 if kind != "numeric":
-                    ax.text(sx, l + mid - half_h - 0.03, layer.symbolic.names[i][j],
+                    ax.text(sx, li + mid - half_h - 0.03, layer.symbolic.names[i][j],
                             ha="center", va="top", fontsize=7, color=color, alpha=max(a, 0.3))
         # subnodes -> nodes of the next layer
-        owners = _owners(model, l + 1)
-        n_next = model.width_in[l + 1]
+        owners = _owners(model, li + 1)
+        n_next = model.width_in[li + 1]
         for j in range(n_out):
             sx = (j + 0.5) / n_out
-            ax.plot([sx, (owners[j] + 0.5) / n_next], [l + sub_y, l + 1], color="black", lw=0.8)
-            ax.scatter([sx], [l + sub_y], s=18, marker="+", color="black", zorder=3)
+            ax.plot([sx, (owners[j] + 0.5) / n_next], [li + sub_y, li + 1], color="black", lw=0.8)
+            ax.scatter([sx], [li + sub_y], s=18, marker="+", color="black", zorder=3)
     for i, name in enumerate(in_names):
         ax.text((i + 0.5) / model.width_in[0], -0.13, _label(name), ha="center", va="top",
                 fontsize=12)
@@ -188,10 +188,10 @@ def plot_activations(model, x=None, path=None, dpi: int = 120) -> Figure:
                             height_ratios=[layer.in_dim for layer in model.layers][::-1],
                             left=0.6 / (1.9 * cols + 0.6), right=0.98, bottom=0.3 / height,
                             top=1 - 0.3 / height)
-    for l, layer in enumerate(model.layers):
-        sub = grid[model.depth - 1 - l].subgridspec(layer.in_dim, cols, hspace=0.55,
+    for li, layer in enumerate(model.layers):
+        sub = grid[model.depth - 1 - li].subgridspec(layer.in_dim, cols, hspace=0.55,
                                                     wspace=0.45)
-        rec = records[l]
+        rec = records[li]
         for i in range(layer.in_dim):
             for j in range(layer.out_dim):
                 ax = fig.add_subplot(sub[i, j])
@@ -207,7 +207,7 @@ def plot_activations(model, x=None, path=None, dpi: int = 120) -> Figure:
                 else:
                     cx, cy = _curve(rec["input"][:, i], rec["edges"][:, i, j])
                     ax.plot(cx, cy, color=COLORS[kind], lw=1.2)
-                label = f"({l},{i},{j})"
+                label = f"({li},{i},{j})"
                 if kind in ("symbolic", "both"):
                     entry = layer.symbolic.records.get((i, j), {})
                     r2 = entry.get("r2")

@@ -46,13 +46,13 @@ def _check_keep(model, keep: list[list[int]]) -> list[list[int]]:
     if len(keep) != model.depth + 1:
         raise PruneError(f"keep must list node ids for each of the {model.depth + 1} node layers")
     clean = []
-    for l, ids in enumerate(keep):
+    for li, ids in enumerate(keep):
         ids = sorted({int(i) for i in ids})
         if not ids:
-            raise PruneError(f"node layer {l} would keep no node; keep at least one")
-        if ids[0] < 0 or ids[-1] >= model.width_in[l]:
-            raise PruneError(f"node ids {ids} out of range for layer {l} "
-                             f"(width {model.width_in[l]})")
+            raise PruneError(f"node layer {li} would keep no node; keep at least one")
+        if ids[0] < 0 or ids[-1] >= model.width_in[li]:
+            raise PruneError(f"node ids {ids} out of range for layer {li} "
+                             f"(width {model.width_in[li]})")
         clean.append(ids)
     if clean[-1] != list(range(model.width_in[-1])):
         raise PruneError("output nodes cannot be pruned")
@@ -64,25 +64,25 @@ def subset_model(model, keep: list[list[int]]):
     (inputs to outputs)."""
     keep = _check_keep(model, keep)
     width, arities = [], []
-    for l, ids in enumerate(keep):
-        n_sum = model.width[l][0]
+    for li, ids in enumerate(keep):
+        n_sum = model.width[li][0]
         sums = [i for i in ids if i < n_sum]
         mults = [i - n_sum for i in ids if i >= n_sum]
         width.append([len(sums), len(mults)])
-        arities.append([model.mult_arity[l][k] for k in mults])
+        arities.append([model.mult_arity[li][k] for k in mults])
     spec = model.spec.replace(width=width, mult_arity=arities, dtype=model.dtype)
     new = type(model).from_spec(spec, device=model.device)
     with torch.no_grad():
-        for l in range(model.depth):
-            sub_ids = _subnodes_of(model, l + 1, keep[l + 1])
-            new.layers[l] = model.layers[l].subset(keep[l], sub_ids)
+        for li in range(model.depth):
+            sub_ids = _subnodes_of(model, li + 1, keep[li + 1])
+            new.layers[li] = model.layers[li].subset(keep[li], sub_ids)
             pairs = ((new.subnode_scale, model.subnode_scale, sub_ids),
                      (new.subnode_bias, model.subnode_bias, sub_ids),
-                     (new.node_scale, model.node_scale, keep[l + 1]),
-                     (new.node_bias, model.node_bias, keep[l + 1]))
+                     (new.node_scale, model.node_scale, keep[li + 1]),
+                     (new.node_bias, model.node_bias, keep[li + 1]))
             for dst, src, ids in pairs:
-                dst[l].copy_(src[l][ids])
-                dst[l].requires_grad_(src[l].requires_grad)
+                dst[li].copy_(src[li][ids])
+                dst[li].requires_grad_(src[li].requires_grad)
     _carry(model, new, keep[0])
     return new
 
@@ -101,11 +101,11 @@ def mask_nodes(model, keep: list[list[int]]):
     keep = _check_keep(model, keep)
     new = copy.deepcopy(model)
     with torch.no_grad():
-        for l in range(model.depth):
-            layer = new.layers[l]
-            drop_in = [i for i in range(model.width_in[l]) if i not in keep[l]]
-            kept_sub = set(_subnodes_of(model, l + 1, keep[l + 1]))
-            drop_out = [j for j in range(model.width_subnodes[l + 1]) if j not in kept_sub]
+        for li in range(model.depth):
+            layer = new.layers[li]
+            drop_in = [i for i in range(model.width_in[li]) if i not in keep[li]]
+            kept_sub = set(_subnodes_of(model, li + 1, keep[li + 1]))
+            drop_out = [j for j in range(model.width_subnodes[li + 1]) if j not in kept_sub]
             for i in drop_in:
                 layer.mask[i, :] = 0
                 for j in range(layer.out_dim):
@@ -130,37 +130,37 @@ def fold_dropped_means(old, new, x) -> None:
     inside that edge's grid), or to the subnode bias when no such edge is left.
     """
     h = x.to(new.dtype)
-    for l in range(new.depth):
-        lo, ln = old.layers[l], new.layers[l]
+    for li in range(new.depth):
+        lo, ln = old.layers[li], new.layers[li]
         dropped = (((lo.mask != 0) | (lo.symbolic.mask != 0))
                    & ~((ln.mask != 0) | (ln.symbolic.mask != 0)))
         if bool(dropped.any()):
             const = (lo.edge_values(h) * dropped).mean(0).sum(0)  # (out,)
             for j in torch.nonzero(const).flatten().tolist():
-                _add_to_subnode(new, l, j, const[j])
-        h = new._after_layer(ln(h), l, new._affine_active())
+                _add_to_subnode(new, li, j, const[j])
+        h = new._after_layer(ln(h), li, new._affine_active())
 
 
-def _add_to_subnode(model, l: int, j: int, value: torch.Tensor) -> None:
-    layer = model.layers[l]
+def _add_to_subnode(model, li: int, j: int, value: torch.Tensor) -> None:
+    layer = model.layers[li]
     gain = layer.scale_sp[:, j] * layer.mask[:, j]
     tiny = torch.finfo(gain.dtype).eps
     if bool((gain.abs() > tiny).any()):
         i = int(gain.abs().argmax())
         layer.coef[i, j] += value / gain[i]
     else:
-        model.subnode_bias[l][j] += value * model.subnode_scale[l][j]
+        model.subnode_bias[li][j] += value * model.subnode_scale[li][j]
 
 
 def important_nodes(model, scores, threshold: float) -> list[list[int]]:
     """Hidden nodes with score > threshold; inputs and outputs all kept."""
     keep = [list(range(model.width_in[0]))]
-    for l in range(1, model.depth):
-        ids = torch.nonzero(scores.node_scores[l] > threshold).flatten().tolist()
+    for li in range(1, model.depth):
+        ids = torch.nonzero(scores.node_scores[li] > threshold).flatten().tolist()
         if not ids:
-            best = float(scores.node_scores[l].max())
+            best = float(scores.node_scores[li].max())
             raise PruneError(
-                f"every node of hidden layer {l} scores below node threshold {threshold:g} "
+                f"every node of hidden layer {li} scores below node threshold {threshold:g} "
                 f"(highest {best:.3g}); lower the threshold or train longer")
         keep.append(ids)
     keep.append(list(range(model.width_in[-1])))
@@ -194,8 +194,8 @@ def prune_edge(model, x=None, *, threshold: float = 3e-2):
     scores = attribute(model, x)
     new = copy.deepcopy(model)
     with torch.no_grad():
-        for l, layer in enumerate(new.layers):
-            weak = (scores.edge_scores[l] <= threshold).nonzero().tolist()
+        for li, layer in enumerate(new.layers):
+            weak = (scores.edge_scores[li] <= threshold).nonzero().tolist()
             for i, j in weak:
                 layer.mask[i, j] = 0
                 if layer.symbolic.is_symbolic(i, j):
@@ -210,8 +210,8 @@ def dead_nodes_removed(model):
     Such nodes cannot affect the outputs, so the result computes exactly the same function.
     """
     keep = [list(range(model.width_in[0]))]
-    for l in range(1, model.depth):
-        layer = model.layers[l]
+    for li in range(1, model.depth):
+        layer = model.layers[li]
         live = ((layer.mask != 0) | (layer.symbolic.mask != 0)).any(1)
         ids = torch.nonzero(live).flatten().tolist()
         keep.append(ids or [0])

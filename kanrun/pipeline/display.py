@@ -83,9 +83,10 @@ class PlainDisplay:
     def finish(self, stage_rows: list[dict], formula, metrics: dict) -> None:
         widths = [max(len(c), *(len(_table_cells(r)[i]) for r in stage_rows))
                   for i, c in enumerate(STAGE_TABLE)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(STAGE_TABLE, widths))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(STAGE_TABLE, widths, strict=True))]
         for r in stage_rows:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(_table_cells(r), widths)))
+            cells = zip(_table_cells(r), widths, strict=True)
+            lines.append("  ".join(c.ljust(w) for c, w in cells))
         log.info("stages:\n%s", "\n".join(lines))
         _log_result(formula, metrics)
 

@@ -45,7 +45,8 @@ def worsenings(rows: list[dict], factor: float = WORSE_FACTOR) -> list[dict]:
     """Every completed stage that made the test error ``factor`` x worse than the stage
     completed before it."""
     done = _completed(rows)
-    return [w for a, b in zip(done, done[1:]) if (w := worsening(a, b, factor)) is not None]
+    pairs = zip(done, done[1:], strict=False)
+    return [w for a, b in pairs if (w := worsening(a, b, factor)) is not None]
 
 
 def best_stage(rows: list[dict]) -> tuple[str, float] | None:

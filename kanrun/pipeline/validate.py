@@ -221,7 +221,7 @@ def _check_model(cfg: RunConfig) -> None:
 def _check_grids(start: int, grids: list[int]) -> None:
     """grid.grids must grow; entries <= model.grid are dropped later (usable_grids), but at
     least one must be larger (a sweep over model.grid=3,5,10 keeps [20] for grid 10)."""
-    for before, g in zip(grids, grids[1:]):
+    for before, g in zip(grids, grids[1:], strict=False):
         if g <= before:
             raise RunConfigError(
                 f"grid.grids must grow: each grid larger than the one before it; got {grids}. "

@@ -69,7 +69,7 @@ def build_report(paths: list[str | Path], out: str | Path, sort: str = "test_rms
     _write_text(out / "summary.csv", table.to_csv(index=False))
     report.files.append(out / "summary.csv")
     shown = table.drop(columns=["run_dir", "formula_latex"])
-    cells = [[format_cell(str(c), v) for c, v in zip(shown.columns, row)]
+    cells = [[format_cell(str(c), v) for c, v in zip(shown.columns, row, strict=True)]
              for row in shown.astype(object).values.tolist()]
     _write_text(out / "summary.md", markdown_table([str(c) for c in shown.columns], cells))
     report.files.append(out / "summary.md")

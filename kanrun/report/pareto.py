@@ -15,7 +15,7 @@ def pareto_front(cost: Sequence[float], error: Sequence[float]) -> list[bool]:
     """
     if len(cost) != len(error):
         raise ValueError(f"cost and error differ in length: {len(cost)} != {len(error)}")
-    finite = [math.isfinite(c) and math.isfinite(e) for c, e in zip(cost, error)]
+    finite = [math.isfinite(c) and math.isfinite(e) for c, e in zip(cost, error, strict=True)]
     order = sorted((i for i in range(len(cost)) if finite[i]), key=lambda i: (cost[i], error[i]))
     mask = [False] * len(cost)
     best = math.inf  # smallest error among points of strictly smaller cost
