@@ -27,6 +27,7 @@ from ..attribution import attribute, edge_records
 from .candidates import SPLINE, Candidate, edge_candidates
 from .monomial import monomial_template
 from .pareto import FormulaCandidate, ParetoFront, complexity
+from .products import product_templates
 from .refit import TemplateError, build_template, compile_expr, refit, rmse
 from .simplify import simplify_bounded
 from .snap import round_free, snap_constants, threshold
@@ -87,14 +88,15 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
                        zero_threshold: float = 1e-3, simplify_seconds: float = 2.0,
                        tolerance: float = 0.5, snap_top: int = 2,
                        n_beam: int = 300, digits: int = 4,
-                       snap_seconds: float = 10.0) -> FormulaSearch:
+                       snap_seconds: float = 10.0, product_top: int = 2) -> FormulaSearch:
     """The formula search on ``model`` with data ``x`` (n, d), ``y`` (n,) or (n, outputs).
 
     ``x_val, y_val``: held-out points for judging and snapping (default: every 5th row of
     ``x, y``). ``network_rmse``: the network's test error (for :meth:`FormulaSearch.status`),
     ``x_test, y_test``: points to report each formula's test error on.
     ``seconds`` bounds the beam search, ``snap_seconds`` the snapping of each of the
-    best ``snap_top`` combinations and of the product-of-powers candidate (soft limits).
+    best ``snap_top`` combinations and of the ``product_top`` best whole-formula candidates
+    (product of powers, :mod:`.products`) (soft limits).
     ``digits``: the fewest significant digits kept in a decimal constant of the final
     form (more where the held-out error needs them).
     """
@@ -176,9 +178,11 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
     finals = sorted((v for v in cache.values() if v is not None), key=lambda v: v[0])
     best_items = finals[: max(1, snap_top)]
     inputs = sorted({i for l, i, _ in strong if l == 0})
-    product = _monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt)
-    if product is not None:
-        best_items.insert(0, product)
+    products = [p for p in [_monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt)]
+                + _products(Xf, Yf, Xv, Yv, variables, X.shape[1], front, t0, Xt, Yt)
+                if p is not None]
+    products.sort(key=lambda v: v[0])
+    best_items[:0] = products[:max(1, product_top)]
     if best_items:
         result.choice = best_items[0][6]
     for _v, _, tpl, fn, theta, _t, choice in best_items:
@@ -207,6 +211,24 @@ def _monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt):
     expr = tpl.substitute(theta)
     _add(front, expr, train, val, t0, "product", {}, Xt, Yt, variables)
     return (val, complexity(expr), tpl, fn, theta, train, {})
+
+
+def _products(Xf, Yf, Xv, Yv, variables, n_inputs, front, t0, Xt, Yt):
+    """The log-space candidates of :mod:`.products` over all inputs, each refit jointly."""
+    out = []
+    for source, tpl in product_templates(Xf, Yf, variables, range(n_inputs)):
+        try:
+            fn = compile_expr(tpl.expr, variables, tpl.params)
+        except (TypeError, ValueError, NameError, SyntaxError):
+            continue
+        theta, train = refit(fn, Xf, Yf, tpl.values, max_nfev=200)
+        val = rmse(fn(Xv, theta), Yv)
+        if not math.isfinite(val):
+            continue
+        expr = tpl.substitute(theta)
+        _add(front, expr, train, val, t0, source, {}, Xt, Yt, variables)
+        out.append((val, complexity(expr), tpl, fn, theta, train, {}))
+    return out
 
 
 def _add(front, expr, train, val, t0, source, choice, Xt, Yt, variables):

@@ -1,0 +1,47 @@
+"""The log-space whole-formula candidates: products of powers with binomial factors."""
+
+import numpy as np
+import sympy
+
+from kanrun.kan.symbolic.products import product_templates
+from kanrun.kan.symbolic.refit import compile_expr, refit
+from kanrun.kan.symbolic.snap import snap_constants
+
+
+def _exact(f, ranges, n=500, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.stack([rng.uniform(lo, hi, n) for lo, hi in ranges], 1)
+    y = f(*X.T)
+    v = sympy.symbols(f"x0:{X.shape[1]}")
+    tpl = product_templates(X[:400], y[:400], list(v), range(X.shape[1]))[0][1]
+    fn = compile_expr(tpl.expr, list(v), tpl.params)
+    theta, _ = refit(fn, X[:400], y[:400], tpl.values)
+    snap = snap_constants(fn, X[:400], y[:400], X[400:], y[400:], theta, tpl.kinds)
+    expr = tpl.substitute(snap.theta, {tpl.params[k]: e for k, e in snap.exact.items()})
+    return sympy.simplify(expr), v, snap.val_rmse
+
+
+def test_a_binomial_factor_comes_out_with_exact_exponents():
+    expr, (m, u, c), err = _exact(lambda m, u, c: m / np.sqrt(1 - u**2 / c**2),
+                                  [[0.1, 1], [0, 1], [1, 2]])
+    assert err < 1e-12
+    assert sympy.simplify(expr - m * c / sympy.sqrt(c**2 - u**2)) == 0
+
+
+def test_an_outer_asin_of_a_product_is_found():
+    expr, (a, b, c), err = _exact(lambda a, b, c: np.arcsin(a / (b * c)),
+                                  [[-1, 1], [1, 1.5], [1, 1.5]])
+    assert err < 1e-12
+    assert expr == sympy.asin(a / (b * c))
+
+
+def test_a_sum_of_three_squares_under_a_root():
+    expr, (m, a, b, c), err = _exact(lambda m, a, b, c: 2 * m * np.sqrt(a**2 + b**2 + c**2),
+                                     [[0.1, 1]] * 4)
+    assert err < 1e-12
+    assert sympy.simplify(expr - 2 * m * sympy.sqrt(a**2 + b**2 + c**2)) == 0
+
+
+def test_no_templates_from_too_few_rows():
+    X = np.ones((5, 3))
+    assert product_templates(X, X[:, 0], list(sympy.symbols("a b c")), range(3)) == []
