@@ -1,19 +1,21 @@
 """Whole-formula candidates from the log-space view of the data: products of powers with
-binomial factors, inside a few outer functions.
+binomial and other factors, inside a few outer functions.
 
 A KAN writes a product as exp of a sum of logs, ``1/sqrt(1 - v^2/c^2)`` as a chain of
 edges that rarely come out exact, and ``asin`` of a product as an outer edge on a sum of
 logs. In log space such laws are linear: with ``h`` the inverse of an outer function
-``f`` (identity, asin, acos, atan, tanh, log, exp),
+``f`` (identity, 1 + u, u - 1, asin, acos, atan, tanh, log, exp),
 
-    log|h(y)| = log|c| + sum_i p_i log|x_i| + sum_m q_m log|x_j^e + s x_k^e|
+    log|h(y)| = log|c| + sum_i p_i log|x_i| + sum_m q_m log|B_m(x)|
 
-so one least-squares solve per choice of (outer function, binomial factors) gives every
-exponent. Factors are pairs of inputs with e in {1, 2}, s = +-1, kept only where the
-base keeps one sign on the data. The few best choices (by their error on ``y`` itself)
-become templates whose constants (the coefficient, every exponent, a coefficient inside
-each base, an outer scale and offset) the joint refit and the snapping then judge.
-Inputs that change sign keep an integer exponent. Only ``X, y`` are read.
+so one least-squares solve per choice of (outer function, up to two factors B_m) gives
+every exponent. Factors: ``x_j^e +- x_k^e``, ``x_j^e + x_k^e + x_l^e`` (e = 1, 2),
+``1 +- x_j^e``, ``1 +- x_j x_k``, ``exp(x_j)``, ``log(x_j)``, sin and cos of ``x_j`` and
+``x_j/2``; a base that keeps one sign on the data gets a real exponent, one that changes
+sign an integer one (so do inputs that change sign). The few best choices (by their error
+on ``y`` itself) become templates whose constants (the coefficient, every exponent, a
+coefficient inside each base, an outer scale and offset) the joint refit and the
+snapping then judge. Only ``X, y`` are read.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from .refit import Template
 # outer function f: (name, inverse applied to y, domain test on y, sympy f)
 OUTERS = [
     ("id", lambda y: y, lambda y: np.ones_like(y, bool), None),
+    ("1+", lambda y: y - 1, lambda y: np.ones_like(y, bool), None),
+    ("-1+", lambda y: y + 1, lambda y: np.ones_like(y, bool), None),
     ("asin", np.sin, lambda y: np.abs(y) <= math.pi / 2, sympy.asin),
     ("acos", np.cos, lambda y: (y >= 0) & (y <= math.pi), sympy.acos),
     ("atan", np.tan, lambda y: np.abs(y) < math.pi / 2 * 0.999, sympy.atan),
@@ -70,6 +74,19 @@ def _factors(X, inputs):
             base = sum(sg * X[:, i] ** e for i, sg in zip(idx, signs))
             add((idx, signs, e), base, sum_of(idx, signs, e))
     for j in inputs:
+        for e in (1, 2):
+            for sg in (1, -1):
+                add(((j,), "1+", sg, e), 1 + sg * X[:, j] ** e,
+                    lambda v, new, j=j, sg=sg, e=e: 1 + sg * new(1.0) * v[j] ** e)
+        for k in inputs:
+            if k > j:
+                for sg in (1, -1):
+                    add(((j, k), "1+", sg), 1 + sg * X[:, j] * X[:, k],
+                        lambda v, new, j=j, k=k, sg=sg: 1 + sg * new(1.0) * v[j] * v[k])
+        add(((j,), "exp"), np.exp(X[:, j]), lambda v, new, j=j: sympy.exp(v[j]))
+        if np.all(X[:, j] > 0):
+            add(((j,), "log"), np.log(X[:, j]), lambda v, new, j=j: sympy.log(v[j]),
+                signed=True)
         for name, f, g in (("sin", np.sin, sympy.sin), ("cos", np.cos, sympy.cos)):
             for half in (1, 2):
                 add(((j,), name, half), f(X[:, j] / half),
@@ -114,7 +131,7 @@ def _odd(p) -> bool:
     return float(p).is_integer() and int(p) % 2 == 1
 
 
-def product_templates(X, y, variables, inputs, top: int = 3, pair_top: int = 10,
+def product_templates(X, y, variables, inputs, top: int = 3, pair_top: int = 2,
                       max_rows: int = 400) -> list[tuple[str, Template]]:
     """The ``top`` best (name, template) of the family above over the columns ``inputs``."""
     X = np.asarray(X, dtype=np.float64)[:max_rows]
@@ -128,7 +145,7 @@ def product_templates(X, y, variables, inputs, top: int = 3, pair_top: int = 10,
     logs = np.log(np.where(okx[:, None], absx, 1.0))
     factors = _factors(X, inputs)
     y_scale = float(np.std(y)) or 1.0
-    scored = []
+    scored, singles = [], []
     for name, inverse, domain, _ in OUTERS:
         if not np.all(domain(y)):
             continue
@@ -138,11 +155,8 @@ def product_templates(X, y, variables, inputs, top: int = 3, pair_top: int = 10,
         ok = okx & np.isfinite(h) & (ah > 1e-9 * max(np.nanmax(ah), 1e-300))
         if ok.sum() < len(inputs) + 8:
             continue
-        target = np.log(ah[ok])
         sub = [(f[0], f[1], f[2][ok], f[3], None) for f in factors]
-        singles = []
-
-        ctx = (target, logs[ok], inputs, ints, X, h, name, y, y_scale)
+        ctx = (np.log(ah[ok]), logs[ok], inputs, ints, X, h, name, y, y_scale)
         base = _judge(ctx, [], [])
         if base is not None:
             scored.append(base)
@@ -150,14 +164,18 @@ def product_templates(X, y, variables, inputs, top: int = 3, pair_top: int = 10,
             item = _judge(ctx, [fs], [f])
             if item is not None:
                 scored.append(item)
-                singles.append((item[0], f, fs))
-        singles.sort(key=lambda t: t[0])
-        for (_, f1, s1), (_, f2, s2) in itertools.combinations(singles[:pair_top], 2):
-            if f1[0] == f2[0]:
-                continue
-            item = _judge(ctx, [s1, s2], [f1, f2])
-            if item is not None:
-                scored.append(item)
+                singles.append((item[0], f, fs, ctx, sub))
+    singles.sort(key=lambda t: t[0])
+    outers = []  # the best pair_top singles of each of the best 3 outer functions
+    for item in singles:
+        outers += [] if item[3][6] in outers else [item[3][6]]
+    seeds = [t for o in outers[:3] for t in [t for t in singles if t[3][6] == o][:pair_top]]
+    for _, f1, s1, ctx, sub in seeds:  # forward selection of a second factor
+        for f2, s2 in zip(factors, sub):
+            if f2[0] != f1[0]:
+                item = _judge(ctx, [s1, s2], [f1, f2])
+                if item is not None:
+                    scored.append(item)
     scored = [s for s in scored if math.isfinite(s[0])]
     scored.sort(key=lambda s: s[0])
     out, seen = [], set()
@@ -188,7 +206,8 @@ def _judge(ctx, extra, full_extra):
 
 
 def _outer_error(name, pred_h, y, y_scale) -> float:
-    f = {"id": lambda v: v, "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan,
+    f = {"id": lambda v: v, "1+": lambda v: 1 + v, "-1+": lambda v: v - 1,
+         "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan,
          "tanh": np.tanh, "log": np.log, "exp": np.exp}[name]
     with np.errstate(all="ignore"):
         pred = f(pred_h)
@@ -227,7 +246,7 @@ def _template(variables, inputs, ints, c, powers, extra, qs, name, X) -> Templat
     outer = dict((o[0], o[3]) for o in OUTERS)[name]
     if outer is not None:
         expr = new(1.0) * outer(expr)
-    expr = expr + new(0.0)
+    expr = expr + new({"1+": 1.0, "-1+": -1.0}.get(name, 0.0))
     return Template(expr, list(variables), params, np.array(values), kinds)
 
 
