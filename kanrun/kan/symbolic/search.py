@@ -102,6 +102,7 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
     """
     t0 = time.monotonic()
     deadline = t0 + float(seconds)
+    abs_tol = _precision(y)
     X, Y = _as_numpy(x), _as_numpy(y).reshape(len(x), -1)[:, output]
     Xf, Yf, Xv, Yv = _split(X, Y, None if x_val is None else _as_numpy(x_val),
                             None if y_val is None else
@@ -187,12 +188,25 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
         result.choice = best_items[0][6]
     for _v, _, tpl, fn, theta, _t, choice in best_items:
         _exact_forms(front, tpl, fn, theta, Xf, Yf, Xv, Yv, choice, variables, rel_tol,
-                     snap_seconds, simplify_seconds, t0, Xt, Yt, digits)
+                     snap_seconds, simplify_seconds, t0, Xt, Yt, digits, abs_tol)
     best = front.best()
     if best is not None and best.functions:
         result.choice = best.functions
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _precision(y) -> float:
+    """The error, relative to the labels' spread, that their storage precision alone
+    allows: labels stored in float32 carry ~1e-7 relative rounding, which a snapped
+    constant may not beat (float64: 1e-10)."""
+    eps = torch.finfo(y.dtype).eps if isinstance(y, torch.Tensor) and y.is_floating_point() \
+        else np.finfo(np.asarray(y).dtype).eps if np.asarray(y).dtype.kind == "f" else 0.0
+    if eps <= 1e-15:
+        return 1e-10
+    Y = _as_numpy(y).reshape(-1)
+    scale = float(np.std(Y)) or 1.0
+    return max(1e-10, 8 * eps * float(np.sqrt(np.mean(Y * Y))) / scale)
 
 
 def _monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt):
@@ -241,15 +255,15 @@ def _add(front, expr, train, val, t0, source, choice, Xt, Yt, variables):
 
 
 def _exact_forms(front, tpl, fn, theta, Xf, Yf, Xv, Yv, choice, variables, rel_tol,
-                 snap_seconds, simplify_seconds, t0, Xt, Yt, digits=4):
+                 snap_seconds, simplify_seconds, t0, Xt, Yt, digits=4, abs_tol=1e-10):
     snapped = snap_constants(fn, Xf, Yf, Xv, Yv, theta, tpl.kinds, rel_tol=rel_tol,
-                             deadline=time.monotonic() + snap_seconds)
+                             abs_tol=abs_tol, deadline=time.monotonic() + snap_seconds)
     exact = {tpl.params[k]: v for k, v in snapped.exact.items()}
     expr = tpl.substitute(snapped.theta, exact)
     _add(front, expr, snapped.train_rmse, snapped.val_rmse, t0, "snap", choice, Xt, Yt,
          variables)
     ref = rmse(fn(Xv, theta), Yv)
-    limit = threshold(ref, float(np.std(Yv)) or 1.0, rel_tol, 1e-10)
+    limit = threshold(ref, float(np.std(Yv)) or 1.0, rel_tol, abs_tol)
     simple = simplify_bounded(expr, variables, Xv, simplify_seconds)
     simple = round_free(simple, lambda e: _val(e, variables, Xv, Yv) <= limit,
                         digits_from=max(1, int(digits)))
