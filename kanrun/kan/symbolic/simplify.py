@@ -55,6 +55,20 @@ def _pull_exp(expr):
     return pull_exp_constants(expr)
 
 
+MAX_EXPAND_POWER = 8  # expanding (a + b)**n for a larger integer n can take minutes
+
+
+def _big_power(expr) -> bool:
+    """A sum raised to an integer power above MAX_EXPAND_POWER (or a power of a power with
+    such an exponent), which expand / powsimp / simplify would multiply out."""
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, sympy.Pow) and node.exp.is_number:
+            e = abs(float(node.exp))
+            if e > MAX_EXPAND_POWER and (node.base.is_Add or node.base.is_Pow):
+                return True
+    return False
+
+
 def simplify_bounded(expr, variables, X, seconds: float = 2.0):
     """The simplest of a few rewrites of ``expr`` that evaluate to the same values on X."""
     deadline = time.monotonic() + max(0.0, float(seconds))
@@ -74,7 +88,7 @@ def simplify_bounded(expr, variables, X, seconds: float = 2.0):
         if time.monotonic() > deadline:
             break
         for base in list(forms[-2:]):
-            if sympy.count_ops(base) > 4 * REWRITE_MAX_OPS:
+            if sympy.count_ops(base) > 4 * REWRITE_MAX_OPS or _big_power(base):
                 continue
             try:
                 forms.append(step(base))
@@ -83,6 +97,7 @@ def simplify_bounded(expr, variables, X, seconds: float = 2.0):
                 continue
     best = min(forms, key=complexity)
     if (time.monotonic() < deadline and sympy.count_ops(best) <= SIMPLIFY_MAX_OPS
+            and not _big_power(best)
             and not best.atoms(sympy.Float)):  # simplify can stall on decimals
         try:
             forms.append(sympy.simplify(best))

@@ -29,6 +29,9 @@ BASES = [
 ]
 
 
+MAX_POWER = 12
+
+
 @dataclass
 class SimpleValue:
     value: float
@@ -58,6 +61,8 @@ def simple_values(x: float, kind: str = "coef", rel: float = 0.02, max_den: int 
     if not math.isfinite(x):
         return []
     if kind == "power":
+        if abs(x) > MAX_POWER:  # an exponent this large is a poor fit, not a law
+            return []
         for den in (1, 2, 3, 4):
             add(Fraction(round(x * den), den))
         vals = sorted(out.values(), key=lambda s: abs(s.value - x))[:3]
