@@ -75,3 +75,25 @@ def test_no_expansion_of_a_sum_to_a_large_power_and_no_snapping_of_huge_exponent
     assert _big_power(x * (x + y) ** 643) and not _big_power((x + y) ** 3 * x**20)
     assert simple_values(643.2, "power") == []
     assert -0.5 in [v.value for v in simple_values(-0.4999, "power")]
+
+
+def test_a_stalling_rewrite_is_cut_off_and_an_outer_time_limit_stays_in_charge():
+    import time
+
+    import pytest
+
+    from kanrun.kan.symbolic.simplify import _bounded
+    from kanrun.pipeline.formula import _time_limit, _TimeUp
+
+    def stall(e):
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end:
+            pass
+        return e
+
+    t0 = time.monotonic()
+    assert _bounded(stall, 1, time.monotonic() + 0.2) is None
+    assert time.monotonic() - t0 < 1.0
+    with pytest.raises(_TimeUp), _time_limit(0.5):
+        _bounded(stall, 1, time.monotonic() + 10.0)  # the outer 0.5 s limit ends it
+    assert time.monotonic() - t0 < 2.0
