@@ -6,6 +6,11 @@
    (:func:`~.refit.refit`) on held-out points;
 3. the best combinations get exact constants (:func:`~.snap.snap_constants`) and a
    time-bounded sympy simplification that must evaluate to the same numbers;
+   Beside the network's combinations, whole-formula candidates from the data's
+   log-space view (:mod:`.monomial`, :mod:`.products`: products of powers with binomial,
+   trigonometric, exp and log factors inside a few outer functions) are refit and snapped
+   the same way; the network's product structure is often exact there when its edges are
+   not.
 4. every formula goes on a :class:`~.pareto.ParetoFront`; the simplest within tolerance
    of the best is chosen, and :meth:`FormulaSearch.status` says whether it is near the
    network's accuracy.
