@@ -8,9 +8,8 @@
    time-bounded sympy simplification that must evaluate to the same numbers;
    Beside the network's combinations, whole-formula candidates from the data's
    log-space view (:mod:`.monomial`, :mod:`.products`: products of powers with binomial,
-   trigonometric, exp and log factors inside a few outer functions) are refit and snapped
-   the same way; the network's product structure is often exact there when its edges are
-   not.
+   trigonometric, exp and log factors inside a few outer functions, over all inputs;
+   they read the data, not the network's edges) are refit and snapped the same way.
 4. every formula goes on a :class:`~.pareto.ParetoFront`; the simplest within tolerance
    of the best is chosen, and :meth:`FormulaSearch.status` says whether it is near the
    network's accuracy.
