@@ -6,6 +6,10 @@
    (:func:`~.refit.refit`) on held-out points;
 3. the best combinations get exact constants (:func:`~.snap.snap_constants`) and a
    time-bounded sympy simplification that must evaluate to the same numbers;
+   Beside the network's combinations, whole-formula candidates from the data's
+   log-space view (:mod:`.monomial`, :mod:`.products`: products of powers with binomial,
+   trigonometric, exp and log factors inside a few outer functions, over all inputs;
+   they read the data, not the network's edges) are refit and snapped the same way.
 4. every formula goes on a :class:`~.pareto.ParetoFront`; the simplest within tolerance
    of the best is chosen, and :meth:`FormulaSearch.status` says whether it is near the
    network's accuracy.
@@ -27,6 +31,7 @@ from ..attribution import attribute, edge_records
 from .candidates import SPLINE, Candidate, edge_candidates
 from .monomial import monomial_template
 from .pareto import FormulaCandidate, ParetoFront, complexity
+from .products import product_templates
 from .refit import TemplateError, build_template, compile_expr, refit, rmse
 from .simplify import simplify_bounded
 from .snap import round_free, snap_constants, threshold
@@ -87,19 +92,21 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
                        zero_threshold: float = 1e-3, simplify_seconds: float = 2.0,
                        tolerance: float = 0.5, snap_top: int = 2,
                        n_beam: int = 300, digits: int = 4,
-                       snap_seconds: float = 10.0) -> FormulaSearch:
+                       snap_seconds: float = 10.0, product_top: int = 2) -> FormulaSearch:
     """The formula search on ``model`` with data ``x`` (n, d), ``y`` (n,) or (n, outputs).
 
     ``x_val, y_val``: held-out points for judging and snapping (default: every 5th row of
     ``x, y``). ``network_rmse``: the network's test error (for :meth:`FormulaSearch.status`),
     ``x_test, y_test``: points to report each formula's test error on.
     ``seconds`` bounds the beam search, ``snap_seconds`` the snapping of each of the
-    best ``snap_top`` combinations and of the product-of-powers candidate (soft limits).
+    best ``snap_top`` combinations and of the ``product_top`` best whole-formula candidates
+    (product of powers, :mod:`.products`) (soft limits).
     ``digits``: the fewest significant digits kept in a decimal constant of the final
     form (more where the held-out error needs them).
     """
     t0 = time.monotonic()
     deadline = t0 + float(seconds)
+    abs_tol = _precision(y)
     X, Y = _as_numpy(x), _as_numpy(y).reshape(len(x), -1)[:, output]
     Xf, Yf, Xv, Yv = _split(X, Y, None if x_val is None else _as_numpy(x_val),
                             None if y_val is None else
@@ -176,19 +183,34 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
     finals = sorted((v for v in cache.values() if v is not None), key=lambda v: v[0])
     best_items = finals[: max(1, snap_top)]
     inputs = sorted({i for l, i, _ in strong if l == 0})
-    product = _monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt)
-    if product is not None:
-        best_items.insert(0, product)
+    products = [p for p in [_monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt)]
+                + _products(Xf, Yf, Xv, Yv, variables, X.shape[1], front, t0, Xt, Yt)
+                if p is not None]
+    products.sort(key=lambda v: v[0])
+    best_items[:0] = products[:max(1, product_top)]
     if best_items:
         result.choice = best_items[0][6]
     for _v, _, tpl, fn, theta, _t, choice in best_items:
         _exact_forms(front, tpl, fn, theta, Xf, Yf, Xv, Yv, choice, variables, rel_tol,
-                     snap_seconds, simplify_seconds, t0, Xt, Yt, digits)
+                     snap_seconds, simplify_seconds, t0, Xt, Yt, digits, abs_tol)
     best = front.best()
     if best is not None and best.functions:
         result.choice = best.functions
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _precision(y) -> float:
+    """The error, relative to the labels' spread, that their storage precision alone
+    allows: labels stored in float32 carry ~1e-7 relative rounding, which a snapped
+    constant may not beat (float64: 1e-10)."""
+    eps = torch.finfo(y.dtype).eps if isinstance(y, torch.Tensor) and y.is_floating_point() \
+        else np.finfo(np.asarray(y).dtype).eps if np.asarray(y).dtype.kind == "f" else 0.0
+    if eps <= 1e-15:
+        return 1e-10
+    Y = _as_numpy(y).reshape(-1)
+    scale = float(np.std(Y)) or 1.0
+    return max(1e-10, 8 * eps * float(np.sqrt(np.mean(Y * Y))) / scale)
 
 
 def _monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt):
@@ -209,6 +231,24 @@ def _monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt):
     return (val, complexity(expr), tpl, fn, theta, train, {})
 
 
+def _products(Xf, Yf, Xv, Yv, variables, n_inputs, front, t0, Xt, Yt):
+    """The log-space candidates of :mod:`.products` over all inputs, each refit jointly."""
+    out = []
+    for source, tpl in product_templates(Xf, Yf, variables, range(n_inputs)):
+        try:
+            fn = compile_expr(tpl.expr, variables, tpl.params)
+        except (TypeError, ValueError, NameError, SyntaxError):
+            continue
+        theta, train = refit(fn, Xf, Yf, tpl.values, max_nfev=200)
+        val = rmse(fn(Xv, theta), Yv)
+        if not math.isfinite(val):
+            continue
+        expr = tpl.substitute(theta)
+        _add(front, expr, train, val, t0, source, {}, Xt, Yt, variables)
+        out.append((val, complexity(expr), tpl, fn, theta, train, {}))
+    return out
+
+
 def _add(front, expr, train, val, t0, source, choice, Xt, Yt, variables):
     test = None
     if Xt is not None:
@@ -219,15 +259,15 @@ def _add(front, expr, train, val, t0, source, choice, Xt, Yt, variables):
 
 
 def _exact_forms(front, tpl, fn, theta, Xf, Yf, Xv, Yv, choice, variables, rel_tol,
-                 snap_seconds, simplify_seconds, t0, Xt, Yt, digits=4):
+                 snap_seconds, simplify_seconds, t0, Xt, Yt, digits=4, abs_tol=1e-10):
     snapped = snap_constants(fn, Xf, Yf, Xv, Yv, theta, tpl.kinds, rel_tol=rel_tol,
-                             deadline=time.monotonic() + snap_seconds)
+                             abs_tol=abs_tol, deadline=time.monotonic() + snap_seconds)
     exact = {tpl.params[k]: v for k, v in snapped.exact.items()}
     expr = tpl.substitute(snapped.theta, exact)
     _add(front, expr, snapped.train_rmse, snapped.val_rmse, t0, "snap", choice, Xt, Yt,
          variables)
     ref = rmse(fn(Xv, theta), Yv)
-    limit = threshold(ref, float(np.std(Yv)) or 1.0, rel_tol, 1e-10)
+    limit = threshold(ref, float(np.std(Yv)) or 1.0, rel_tol, abs_tol)
     simple = simplify_bounded(expr, variables, Xv, simplify_seconds)
     simple = round_free(simple, lambda e: _val(e, variables, Xv, Yv) <= limit,
                         digits_from=max(1, int(digits)))

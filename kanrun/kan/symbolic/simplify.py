@@ -9,6 +9,8 @@ minutes on a few decimal constants); the other rewrites are bounded by size.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 
 import numpy as np
@@ -55,6 +57,62 @@ def _pull_exp(expr):
     return pull_exp_constants(expr)
 
 
+MAX_EXPAND_POWER = 8  # expanding (a + b)**n for a larger integer n can take minutes
+
+
+def _big_power(expr) -> bool:
+    """A sum raised to an integer power above MAX_EXPAND_POWER (or a power of a power with
+    such an exponent), which expand / powsimp / simplify would multiply out."""
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, sympy.Pow) and node.exp.is_number:
+            e = abs(float(node.exp))
+            if e > MAX_EXPAND_POWER and (node.base.is_Add or node.base.is_Pow):
+                return True
+    return False
+
+
+class _Stop(BaseException):
+    """The time of a sympy rewrite is up (a BaseException: sympy's handlers let it pass)."""
+
+
+def _bounded(step, expr, deadline: float):
+    """``step(expr)``, or None when it fails or runs past ``deadline``. On the main thread
+    of a POSIX process an interval timer interrupts it (an outer timer that ends sooner
+    stays in charge and is re-armed afterwards); elsewhere the step runs unbounded."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return None
+    usable = hasattr(signal, "setitimer") and \
+        threading.current_thread() is threading.main_thread()
+    if not usable:
+        try:
+            return step(expr)
+        except (TypeError, ValueError, NotImplementedError, RecursionError, AttributeError):
+            return None
+    outer, _ = signal.getitimer(signal.ITIMER_REAL)
+    previous = signal.getsignal(signal.SIGALRM)
+    outer_first = 0 < outer <= left
+    start = time.monotonic()
+
+    def alarm(signum, frame):
+        if outer_first and callable(previous):
+            previous(signum, frame)
+        raise _Stop()
+
+    signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, outer if outer_first else left)
+    try:
+        return step(expr)
+    except (_Stop, TypeError, ValueError, NotImplementedError, RecursionError,
+            AttributeError):
+        return None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer > 0:
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-3))
+
+
 def simplify_bounded(expr, variables, X, seconds: float = 2.0):
     """The simplest of a few rewrites of ``expr`` that evaluate to the same values on X."""
     deadline = time.monotonic() + max(0.0, float(seconds))
@@ -74,20 +132,18 @@ def simplify_bounded(expr, variables, X, seconds: float = 2.0):
         if time.monotonic() > deadline:
             break
         for base in list(forms[-2:]):
-            if sympy.count_ops(base) > 4 * REWRITE_MAX_OPS:
+            if sympy.count_ops(base) > 4 * REWRITE_MAX_OPS or _big_power(base):
                 continue
-            try:
-                forms.append(step(base))
-            except (TypeError, ValueError, NotImplementedError, RecursionError,
-                    AttributeError):
-                continue
+            form = _bounded(step, base, deadline)
+            if form is not None:
+                forms.append(form)
     best = min(forms, key=complexity)
     if (time.monotonic() < deadline and sympy.count_ops(best) <= SIMPLIFY_MAX_OPS
+            and not _big_power(best)
             and not best.atoms(sympy.Float)):  # simplify can stall on decimals
-        try:
-            forms.append(sympy.simplify(best))
-        except (TypeError, ValueError, NotImplementedError, RecursionError, AttributeError):
-            pass
+        form = _bounded(sympy.simplify, best, deadline)
+        if form is not None:
+            forms.append(form)
     pos_vars = [reps.get(v, v) for v in variables]
     ok = [f.xreplace(back) for f in sorted(forms, key=complexity)
           if not f.has(sympy.I) and same_values(pos, f, pos_vars, X)]

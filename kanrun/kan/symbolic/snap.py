@@ -29,6 +29,9 @@ BASES = [
 ]
 
 
+MAX_POWER = 12
+
+
 @dataclass
 class SimpleValue:
     value: float
@@ -58,6 +61,8 @@ def simple_values(x: float, kind: str = "coef", rel: float = 0.02, max_den: int 
     if not math.isfinite(x):
         return []
     if kind == "power":
+        if abs(x) > MAX_POWER:  # an exponent this large is a poor fit, not a law
+            return []
         for den in (1, 2, 3, 4):
             add(Fraction(round(x * den), den))
         vals = sorted(out.values(), key=lambda s: abs(s.value - x))[:3]
@@ -146,8 +151,18 @@ def round_free(expr, fn_check, digits_from: int = 4, digits_to: int = 15):
         reps = {f: sympy.Float(float(f"{float(f):.{digits - 1}e}"), digits) for f in floats}
         cand = expr.xreplace(reps)
         if fn_check(cand):
-            return cand
+            return _rationals(cand)
     return expr
+
+
+def _rationals(expr):
+    """Rounded decimals that equal a small rational (1.0, 0.5, 0.25) become that rational."""
+    reps = {}
+    for f in expr.atoms(sympy.Float):
+        q = Fraction(float(f)).limit_denominator(12)
+        if float(q) == float(f):
+            reps[f] = sympy.Rational(q.numerator, q.denominator)
+    return expr.xreplace(reps) if reps else expr
 
 
 __all__ = ["SimpleValue", "SnapResult", "simple_values", "snap_constants", "round_free",
