@@ -126,3 +126,30 @@ def test_snap_keeps_only_harmless_snaps():
     out = snap.snap(expr, s, x[:300], y[:300], x[300:], y[300:], err)
     assert sympy.Rational(1, 2) * s[0] in out.args  # 0.5 snapped
     assert math.isclose(float(out.subs(s[0], 0)), 0.1234, rel_tol=1e-9)  # 0.1234 kept
+
+
+def test_snap_under_noise_takes_what_the_noise_allows_only():
+    """At 1 % noise the fitted -0.5007 is snapped to -1/2 (the data cannot tell them
+    apart) and a spurious offset dropped; a true -0.55 is not snapped to -1/2."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-2, 2, (800, 1))
+    s = [sympy.Symbol("x")]
+
+    def err(e, sy, xx, yy):
+        f = sympy.lambdify(sy, e, "numpy")(*xx.T)
+        return float(np.sqrt(np.mean((np.broadcast_to(f, yy.shape) - yy) ** 2)))
+
+    for true in (-0.5, -0.55):
+        clean = 0.4 * np.exp(true * x[:, 0] ** 2)
+        y = clean + 0.01 * np.std(clean) * rng.standard_normal(len(clean))
+        start = sympy.Float(0.4) * sympy.exp(sympy.Float(true + 7e-4) * s[0] ** 2)
+        fitted = snap.refit(start + sympy.Float(1e-4), s, x[:600], y[:600])
+        out = snap.snap(fitted, s, x[:600], y[:600], x[600:], y[600:], err)
+        (power,) = out.atoms(sympy.exp)
+        rate = power.args[0] / s[0] ** 2
+        assert rate.is_number, out
+        if true == -0.5:
+            assert rate == sympy.Rational(-1, 2), out
+            assert out.as_coeff_Add()[0] == 0, out  # the offset dropped
+        else:
+            assert rate != sympy.Rational(-1, 2) and abs(float(rate) + 0.55) < 0.01, out
