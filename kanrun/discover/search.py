@@ -220,23 +220,6 @@ def _clean_sign(x: np.ndarray, y: np.ndarray):
     return x, y
 
 
-LOG_ROWS_FLOOR = 10.0  # noisy sign-constant data: search on rows with |y| >= 10 noise stds
-LOG_ROWS_SHARE = 0.3  # ... but on at least this share of the rows (the largest |y|)
-NOISY = 1e-3  # a noise floor above this share of rms(y) counts as noise
-
-
-def _log_rows(y: np.ndarray, floor: float) -> np.ndarray | None:
-    """Rows for the search when y has one sign and is noisy: where |y| is well above the
-    noise floor, so that the log-space fits (log|y|, monomials, 1/y) are not dominated by
-    the relative noise of the small values. None: use every row."""
-    rms = float(np.sqrt(np.mean(y * y))) or 1.0
-    if monomial.sign_constant(y) == 0 or not floor > NOISY * rms:
-        return None
-    level = min(LOG_ROWS_FLOOR * floor, float(np.quantile(np.abs(y), 1 - LOG_ROWS_SHARE)))
-    keep = np.abs(y) >= level
-    return keep if 0 < keep.sum() < len(y) else None
-
-
 def _kan_candidates(p: Problem, ctx: Context, floor: float) -> list[Candidate]:
     """The KAN route (structure.py) with the time left, when there is enough of it."""
     from .structure import kan_formula
@@ -273,16 +256,9 @@ def discover(x: np.ndarray, y: np.ndarray, names: list[str], budget: float = 60.
     floor = estimate_noise(x, y, seed=seed)
     x, y = _clean_sign(x, y)
     ctx = Context(deadline=start + budget, rng=np.random.default_rng(seed), progress=progress)
-    # The estimate is not used to rank: a steep noiseless law can look noisy to it. At the
-    # top the holdout error itself ranks the candidates. It only chooses the rows searched
-    # on when y is noisy and of one sign (_log_rows); the final refit uses every row.
-    rows = _log_rows(y, floor)
-    if rows is not None:
-        ctx.note(f"noisy output of one sign: searching on the {int(rows.sum())} rows with "
-                 f"|y| well above the noise floor")
-        problem = Problem(x[rows], y[rows], symbols, 0.0)
-    else:
-        problem = Problem(x, y, symbols, 0.0)
+    # The estimate is reported, not used to choose: a steep noiseless law can look noisy to
+    # it. At the top the holdout error itself ranks the candidates.
+    problem = Problem(x, y, symbols, 0.0)
     ctx.top = problem
     out_of_time = False
     try:
@@ -297,11 +273,6 @@ def discover(x: np.ndarray, y: np.ndarray, names: list[str], budget: float = 60.
         cands = [Candidate(sympy.Float(float(np.mean(y))), "constant")]
     best = cands[0]
     expr = best.expr
-    if rows is not None:  # refit and snap on every row
-        problem = Problem(x, y, symbols, 0.0)
-        problem.split(np.random.default_rng(seed))
-        expr = snap.refit(expr, symbols, x[problem.train], y[problem.train])
-        best = _evaluate(Candidate(expr, best.route), problem)
     tidy = snap.refit(snap.normalize_sums(expr), symbols, x[problem.train], y[problem.train])
     allowed = best.holdout_rmse * 1.001 + 1e-12 * problem.scale
     if rmse(tidy, symbols, x[problem.hold], y[problem.hold]) <= allowed:
