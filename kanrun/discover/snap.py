@@ -104,17 +104,22 @@ def simple_values(value: float, rational_only: bool = False) -> list[sympy.Expr]
 SNAP_LEVEL = 0.999  # chi2 quantile of the likelihood-ratio test of the snaps made so far
 SNAP_SIGMAS = 3.0
 SNAP_TRIES = 5  # simple values tried per constant
+SNAP_OPS_COST = 2.0  # description length of an operation of a snapped value, in chi2 units
 
 
 def snap(expr: sympy.Expr, symbols, x_train, y_train, x_hold, y_hold,
          rmse_fn, tolerance: float = 1e-3, deadline: float | None = None) -> sympy.Expr:
-    """Snap constants one at a time (refitting the others); keep a snap when the data do
-    not tell it from the fitted value. A likelihood-ratio test on the training rows:
-    fixing k constants of a correct model raises its SSE by a chi2(k) multiple of the
-    noise variance, so the snaps so far may add up to the SNAP_LEVEL quantile of it; and
-    on the holdout, the RMSE may grow by what the noise explains, SNAP_SIGMAS /
-    sqrt(n_train * n_hold) relative (at least ``tolerance``). Noiseless data leave no room:
-    their residual variance is ~0."""
+    """Snap constants to simple values (refitting the others) while the data cannot tell
+    the snapped formula from the fitted one.
+
+    A likelihood-ratio test on the training rows: fixing k constants of a correct model
+    raises its SSE by a chi2(k) multiple of the noise variance, so the snaps so far may add
+    up to the SNAP_LEVEL quantile of it; on the holdout the RMSE may grow by what the
+    noise explains, SNAP_SIGMAS / sqrt(n_train * n_hold) relative (at least
+    ``tolerance``). Each round takes, of every (constant, simple value) that passes, the
+    one of least description length: the SSE it adds in noise variances plus
+    SNAP_OPS_COST per operation of the value (so 1/2 beats 11/(7*pi) unless the data tell
+    them apart). Noiseless data leave no room: their residual variance is ~0."""
     import time
 
     scale = float(np.std(y_hold)) or 1.0
@@ -123,28 +128,28 @@ def snap(expr: sympy.Expr, symbols, x_train, y_train, x_hold, y_hold,
     best = expr
     best_err = rmse_fn(best, symbols, x_hold, y_hold)
     base_sse = n_train * rmse_fn(best, symbols, x_train, y_train) ** 2
-    variance = base_sse / max(n_train - len(best.atoms(sympy.Float)), 1)
+    tiny = n_train * (1e-12 * scale) ** 2
+    variance = base_sse / max(n_train - len(best.atoms(sympy.Float)), 1) + tiny / n_train
     for snapped in range(1, MAX_PARAMS + 1):
         floats = sorted(best.atoms(sympy.Float), key=lambda f: -abs(float(f)))
         exponents = {p.exp for p in best.atoms(sympy.Pow)}
-        sse_limit = (base_sse + float(chi2.ppf(SNAP_LEVEL, snapped)) * variance
-                     + n_train * (1e-12 * scale) ** 2)
-        changed = False
+        sse_limit = base_sse + float(chi2.ppf(SNAP_LEVEL, snapped)) * variance + tiny
+        choice = None
         for atom in floats:
-            if deadline is not None and time.perf_counter() > deadline:
-                return best
             for value in simple_values(float(atom), rational_only=atom in exponents)[:SNAP_TRIES]:
-                trial = best.xreplace({atom: value})
-                trial = refit(trial, symbols, x_train, y_train, max_nfev=100)
+                if deadline is not None and time.perf_counter() > deadline:
+                    return best if choice is None else choice[1]
+                trial = refit(best.xreplace({atom: value}), symbols, x_train, y_train,
+                              max_nfev=100)
                 err = rmse_fn(trial, symbols, x_hold, y_hold)
                 sse = n_train * rmse_fn(trial, symbols, x_train, y_train) ** 2
                 if sse <= sse_limit and err <= best_err * (1 + rel) + 1e-12 * scale:
-                    best, best_err, changed = trial, min(err, best_err), True
-                    break
-            if changed:
-                break
-        if not changed:
+                    cost = (sse - base_sse) / variance + SNAP_OPS_COST * sympy.count_ops(value)
+                    if choice is None or cost < choice[0]:
+                        choice = (cost, trial, err)
+        if choice is None:
             return best
+        best, best_err = choice[1], min(choice[2], best_err)
     return best
 
 
