@@ -102,6 +102,10 @@ def rational_fit(x: np.ndarray, y: np.ndarray, symbols) -> list[Candidate]:
             continue
         w = vt[-1] / norms
         w = _sparsify(a, w)
+        if not _exact_ratio(p, q, y, w):  # noise (or the wrong degrees): least squares in y
+            w2 = _weighted_ratio(p, q, y, w)
+            if np.any(w2[len(tp) + 1:]) and _sse(p, q, y, w2) <= _sse(p, q, y, w):
+                w = w2
         wp, wq = w[:len(tp)], w[len(tp):]
         big = np.max(np.abs(wq)) if np.any(wq) else 0.0
         if big == 0 or not math.isfinite(big):
@@ -141,4 +145,78 @@ def _sparsify(a: np.ndarray, w: np.ndarray) -> np.ndarray:
         if residual(vec) > allowed:
             break
         keep, w = trial, vec
+    return w
+
+
+EXACT_RATIO = 1e-9
+SK_ITERATIONS = 4
+DROP_LEVEL = 0.999  # chi2 quantile: terms dropped while the SSE they add is noise
+
+
+def _ratio_error(p, q, y, w) -> np.ndarray:
+    den = q @ w[p.shape[1]:]
+    with np.errstate(all="ignore"):
+        return (p @ w[:p.shape[1]]) / den - y
+
+
+def _sse(p, q, y, w) -> float:
+    err = _ratio_error(p, q, y, w)
+    return float(err @ err) if np.all(np.isfinite(err)) else math.inf
+
+
+def _exact_ratio(p, q, y, w) -> bool:
+    err = _ratio_error(p, q, y, w)
+    return bool(np.all(np.isfinite(err))) and \
+        float(np.sqrt(np.mean(err ** 2))) <= EXACT_RATIO * (float(np.std(y)) or 1.0)
+
+
+def _weighted_ratio(p, q, y, w) -> np.ndarray:
+    """P/Q by least squares in y's units (Sanathanan-Koerner: y*Q - P weighted by 1/Q of
+    the previous iterate, Q's largest coefficient fixed to 1), then terms dropped while
+    the SSE they add stays within what noise explains (a chi2 test). Falls back to ``w``."""
+    from scipy.stats import chi2
+
+    n_p = p.shape[1]
+    lead = n_p + int(np.argmax(np.abs(w[n_p:])))
+    if w[lead] == 0:
+        return w
+    w = w / w[lead]
+    a = np.hstack([p, -y[:, None] * q])
+    free = np.ones(len(w), dtype=bool)
+    free[lead] = False
+    target = y * q[:, lead - n_p]
+
+    def solve(mask, weights):
+        cols = mask & free
+        vec = np.zeros(len(w))
+        vec[lead] = 1.0
+        sol, *_ = np.linalg.lstsq(a[:, cols] * weights[:, None], target * weights, rcond=None)
+        vec[cols] = sol
+        return vec
+
+    mask = w != 0
+    for _ in range(SK_ITERATIONS):
+        den = np.abs(q @ w[n_p:])
+        if not np.all(den > 0):
+            return w
+        w = solve(mask, 1.0 / den)
+    weights = 1.0 / np.maximum(np.abs(q @ w[n_p:]), 1e-300)
+
+    def sse(vec):
+        return _sse(p, q, y, vec)
+
+    base = sse(w)
+    variance = base / max(len(y) - int(mask.sum()), 1)
+    dropped = 0
+    while (mask & free).sum() > 1:
+        trials = []
+        for k in np.flatnonzero(mask & free):
+            trial = mask.copy()
+            trial[k] = False
+            vec = solve(trial, weights)
+            trials.append((sse(vec), trial, vec))
+        value, trial, vec = min(trials, key=lambda t: t[0])
+        if not value <= base + float(chi2.ppf(DROP_LEVEL, dropped + 1)) * variance:
+            break
+        mask, w, dropped = trial, vec, dropped + 1
     return w
