@@ -6,6 +6,7 @@ reduction, an expression of variables). Solving it:
 
 1. terminal fits on every applicable transform T of y (monomials from a log-linear
    regression, sparse polynomials, rational functions, one-variable library forms),
+   sparse regressions on a library of basis functions (one to three inputs),
    each undone (T^-1), refitted jointly on the data and scored on a holdout;
 2. unless one is already at the noise floor: a smooth surrogate of y, unused inputs
    dropped, one symmetry reduction (x_i - x_j, x_i / x_j, ...), and additive
@@ -27,7 +28,7 @@ from typing import Callable
 import numpy as np
 import sympy
 
-from . import fit1d, linear, monomial, separability, snap
+from . import basis, fit1d, linear, monomial, separability, snap
 from .candidate import Candidate, rmse, score
 from .noise import estimate_noise
 from .surrogate import fit_surrogate
@@ -39,6 +40,7 @@ MAX_DEPTH = 4
 REFIT_TOP = 6
 EXACT_REL = 1e-7
 LIBRARY_TRANSFORMS = ("id", "inv", "log", "sq", "sqrt")
+POLY_DEGREE = {1: 5, 2: 4, 3: 3, 4: 3}  # the largest polynomial degree by number of inputs
 
 
 class _OutOfTime(Exception):
@@ -119,8 +121,9 @@ def _terminals(p: Problem, ctx: Context) -> list[Candidate]:
         if not np.all(np.isfinite(ty)):
             continue
         fits = monomial.monomial_fit(x, ty, p.symbols)
-        fits += linear.polynomial_fit(x, ty, p.symbols, degree=3 if x.shape[1] <= 4 else 2)
+        fits += linear.polynomial_fit(x, ty, p.symbols, degree=POLY_DEGREE.get(x.shape[1], 2))
         fits += linear.rational_fit(x, ty, p.symbols)
+        fits += basis.basis_fit(x, ty, p.symbols)
         for f in fits:
             raw.append(Candidate(t.inverse(f.expr), f"{t.name}:{f.route}"))
     ranked = _refit(raw, p, ctx)
