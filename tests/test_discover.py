@@ -11,7 +11,8 @@ import pytest
 import sympy
 
 from kanrun.data import recovered
-from kanrun.discover import additive, discover, monomial, noise, separability, snap
+from kanrun.discover import additive, basis, discover, linear, monomial, noise, separability, snap
+from kanrun.discover.candidate import rmse
 from kanrun.discover.surrogate import fit_surrogate
 
 
@@ -153,3 +154,34 @@ def test_snap_under_noise_takes_what_the_noise_allows_only():
             assert out.as_coeff_Add()[0] == 0, out  # the offset dropped
         else:
             assert rate != sympy.Rational(-1, 2) and abs(float(rate) + 0.55) < 0.01, out
+
+
+def test_basis_fit_finds_sums_of_unlike_pieces():
+    """x + sin(x^2) + 1/3 and sin(a) + sin(b^2): exact, with only their own terms."""
+    x1 = sample(600, [(-2, 2)])
+    s1 = [sympy.Symbol("x")]
+    y1 = x1[:, 0] + np.sin(x1[:, 0] ** 2) + 1 / 3
+    x2 = sample(600, [(-1, 1), (-1, 1)])
+    s2 = list(sympy.symbols("a b"))
+    y2 = np.sin(x2[:, 0]) + np.sin(x2[:, 1] ** 2)
+    for x, y, s, want in ((x1, y1, s1, 2), (x2, y2, s2, 2)):
+        fits = basis.basis_fit(x, y, s)
+        best = min(fits, key=lambda c: rmse(c.expr, s, x, y))
+        assert rmse(best.expr, s, x, y) < 1e-10 * np.std(y), best.expr
+        assert best.route == f"basis{want}", best.expr
+
+
+def test_rational_fit_under_noise_keeps_only_the_laws_terms():
+    """(a*b + c*d)/(a + c) at 1 % noise: the least-squares refinement in y's units drops
+    the spurious terms the SVD null vector keeps, and reaches the noise level."""
+    x = sample(800, [(0.5, 1), (-1, 1), (0.5, 1), (-1, 1)])
+    s = list(sympy.symbols("a b c d"))
+    clean = (x[:, 0] * x[:, 1] + x[:, 2] * x[:, 3]) / (x[:, 0] + x[:, 2])
+    sigma = 0.01 * np.std(clean)
+    y = clean + sigma * np.random.default_rng(3).standard_normal(len(clean))
+    fits = [c for c in linear.rational_fit(x, y, s) if c.route == "rational21"]
+    assert fits
+    numerator, denominator = sympy.fraction(sympy.together(fits[0].expr))
+    assert len(sympy.Add.make_args(sympy.expand(numerator))) == 2, fits[0].expr
+    assert len(sympy.Add.make_args(sympy.expand(denominator))) == 2, fits[0].expr
+    assert rmse(fits[0].expr, s, x, y) < 1.1 * sigma
