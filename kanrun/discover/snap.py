@@ -135,6 +135,7 @@ def snap(expr: sympy.Expr, symbols, x_train, y_train, x_hold, y_hold,
         exponents = {p.exp for p in best.atoms(sympy.Pow)}
         sse_limit = base_sse + float(chi2.ppf(SNAP_LEVEL, snapped)) * variance + tiny
         choice = None
+        value = near = None
         for atom in floats:
             for value in simple_values(float(atom), rational_only=atom in exponents)[:SNAP_TRIES]:
                 if deadline is not None and time.perf_counter() > deadline:
@@ -147,6 +148,11 @@ def snap(expr: sympy.Expr, symbols, x_train, y_train, x_hold, y_hold,
                     cost = (sse - base_sse) / variance + SNAP_OPS_COST * sympy.count_ops(value)
                     if choice is None or cost < choice[0]:
                         choice = (cost, trial, err)
+                    near = abs(float(value) - float(atom)) <= 1e-6 * abs(float(atom))
+                    if value == 0 or near:  # nothing can beat it: take it now
+                        break
+            if choice is not None and choice[1] is trial and (value == 0 or near):
+                break
         if choice is None:
             return best
         best, best_err = choice[1], min(choice[2], best_err)
