@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=int, default=1,
                    help="only every k-th equation of the table (e.g. 5: 24 equations)")
     p.add_argument("--noise", nargs="+", type=float, default=[0.0],
-                   help="noise levels (std as a fraction of the label std), default 0")
+                   help="noise levels (std as a fraction of the labels' RMS, as in SRBench)")
     p.add_argument("--jobs", type=int, default=1, help="runs at once (local launcher)")
     p.add_argument("--launcher", choices=LAUNCHERS, default="local",
                    help="local (joblib), submitit_local, or slurm (feynman only)")
