@@ -79,13 +79,16 @@ def polynomial_fit(x: np.ndarray, y: np.ndarray, symbols, degree: int = 3) -> li
 
 
 def rational_fit(x: np.ndarray, y: np.ndarray, symbols) -> list[Candidate]:
-    """y = P/Q with deg P <= 2 and deg Q <= 2 (Q has no constant-free zero at the data)."""
+    """y = P/Q with deg P, deg Q <= 2 (up to 3 for three inputs or fewer, 4 for one input);
+    Q has no constant-free zero at the data."""
     out = []
     degrees = [(1, 1), (2, 1), (2, 2)]
     if x.shape[1] <= 3:
         degrees += [(3, 2), (2, 3)]
     if x.shape[1] <= 2:
         degrees += [(4, 2), (3, 3)]
+    if x.shape[1] == 1:
+        degrees += [(4, 4)]
     for deg_p, deg_q in degrees:
         tp = monomial_terms(x.shape[1], deg_p)
         tq = monomial_terms(x.shape[1], deg_q)
