@@ -33,7 +33,7 @@ LAUNCHERS = ("local", "submitit_local", "slurm")
 SUITES = ("feynman", "formulas")
 FORMULAS_FILE = "benchmark_formulas.csv"  # in kanrun/data
 COLUMNS = ("id", "equation", "n_vars", "noise", "exact", "strict", "strict_rel_error",
-           "complexity", "seconds", "status", "formula")
+           "complexity", "seconds", "cpu_seconds", "status", "formula")
 # SRBench 2021 (La Cava et al.), Feynman problems, exact ("symbolic solution") rate
 PUBLISHED = (
     ("AI Feynman", "55.8 %", "~13 %"),
@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="runs at once (local launcher)")
     p.add_argument("--launcher", choices=LAUNCHERS, default="local",
                    help="local (joblib), submitit_local, or slurm (feynman only)")
-    p.add_argument("--budget", type=float, default=60.0, help="seconds per run (default 60)")
+    p.add_argument("--budget", type=float, default=60.0,
+                   help="CPU seconds per run (default 60)")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default outputs/benchmark/SUITE)")
     p.add_argument("--fresh", action="store_true", help="rerun runs already completed")
@@ -194,7 +195,7 @@ def _sweep_formulas(args, pending: list[tuple[Item, float]]) -> int:
 def _row(eq, noise: float, run_dir: Path) -> dict:
     row = {"id": eq.id, "equation": eq.name, "n_vars": eq.n_vars, "noise": noise,
            "exact": None, "strict": None, "strict_rel_error": None, "complexity": None,
-           "seconds": None, "status": "missing", "formula": ""}
+           "seconds": None, "cpu_seconds": None, "status": "missing", "formula": ""}
     try:
         metrics = json.loads((run_dir / "metrics.json").read_text())
     except (OSError, ValueError):
@@ -202,7 +203,8 @@ def _row(eq, noise: float, run_dir: Path) -> dict:
     row.update(status=metrics.get("status"), exact=metrics.get("recovered"),
                strict=metrics.get("strict_recovered"),
                strict_rel_error=metrics.get("strict_rel_error"),
-               complexity=metrics.get("complexity"), seconds=metrics.get("seconds"))
+               complexity=metrics.get("complexity"), seconds=metrics.get("seconds"),
+               cpu_seconds=metrics.get("cpu_seconds"))
     try:
         outputs = json.loads((run_dir / "formula.json").read_text())["outputs"]
         row["formula"] = "; ".join(o["expr"] for o in outputs)
@@ -229,16 +231,18 @@ def write_table(rows: list[dict], out: Path, suite: str = "feynman") -> str:
              else "Formulas of 1-3 variables (kanrun/data/benchmark_formulas.csv)")
     lines = [f"# {title} through discovery (no width given)", "",
              "| noise | equations | exact (SRBench rule) | strict (rel. error <= 1e-6) "
-             "| median seconds |", "|---|---|---|---|---|"]
+             "| median seconds | median CPU seconds |", "|---|---|---|---|---|---|"]
     for noise in sorted({r["noise"] for r in rows}):
         part = [r for r in rows if r["noise"] == noise]
         n = len(part)
         exact = sum(1 for r in part if r["exact"])
         strict = sum(1 for r in part if r["strict"])
-        secs = [r["seconds"] for r in part if r["seconds"] is not None]
-        median = statistics.median(secs) if secs else None
+        medians = []
+        for key in ("seconds", "cpu_seconds"):
+            secs = [r[key] for r in part if r[key] is not None]
+            medians.append(_fmt(statistics.median(secs) if secs else None, ".1f"))
         lines.append(f"| {noise:g} | {n} | {exact} ({100 * exact / n:.1f} %) | "
-                     f"{strict} ({100 * strict / n:.1f} %) | {_fmt(median, '.1f')} |")
+                     f"{strict} ({100 * strict / n:.1f} %) | {medians[0]} | {medians[1]} |")
     if suite == "feynman":
         lines += ["", "Published exact-recovery rates on the Feynman problems (SRBench 2021, "
                   "up to ~8 h per fit; the 2025 entry: 60 s per fit):", "",
@@ -246,13 +250,13 @@ def write_table(rows: list[dict], out: Path, suite: str = "feynman") -> str:
         lines += [f"| {name} | {a} | {b} |" for name, a, b in PUBLISHED]
     kind = "equation" if suite == "feynman" else "formula"
     lines += ["", f"| id | {kind} | noise | exact | strict | rel. error | complexity | "
-              "seconds | formula |", "|---|---|---|---|---|---|---|---|---|"]
+              "seconds | CPU s | formula |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         formula = r["formula"].replace("|", "\\|")
         lines.append(f"| {r['id']} | {r['equation']} | {r['noise']:g} | {_mark(r['exact'])} | "
                      f"{_mark(r['strict'])} | {_fmt(r['strict_rel_error'], '.1e')} | "
                      f"{_fmt(r['complexity'], 'd')} | {_fmt(r['seconds'], '.1f')} | "
-                     f"`{formula}` |")
+                     f"{_fmt(r['cpu_seconds'], '.1f')} | `{formula}` |")
     text = "\n".join(lines) + "\n"
     (out / "recovery.md").write_text(text)
     return text

@@ -174,50 +174,59 @@ def _exact_ratio(p, q, y, w) -> bool:
 
 
 def _weighted_ratio(p, q, y, w) -> np.ndarray:
-    """P/Q by least squares in y's units (Sanathanan-Koerner: y*Q - P weighted by 1/Q of
-    the previous iterate, Q's largest coefficient fixed to 1), then terms dropped while
-    the SSE they add stays within what noise explains (a chi2 test). Falls back to ``w``."""
+    """P/Q by least squares in y's units: the null vector of y*Q - P over every term,
+    reweighted by 1/|Q| of the previous iterate (Sanathanan-Koerner, in the homogeneous
+    form, so no coefficient need be fixed), then terms dropped while the SSE they add
+    stays within what noise explains (a chi2 test). Falls back to ``w``."""
     from scipy.stats import chi2
 
     n_p = p.shape[1]
-    lead = n_p + int(np.argmax(np.abs(w[n_p:])))
-    if w[lead] == 0:
-        return w
-    w = w / w[lead]
     a = np.hstack([p, -y[:, None] * q])
-    free = np.ones(len(w), dtype=bool)
-    free[lead] = False
-    target = y * q[:, lead - n_p]
+    norms = np.sqrt(np.mean(a ** 2, axis=0))
+    norms[norms == 0] = 1.0
 
-    def solve(mask, weights):
-        cols = mask & free
-        vec = np.zeros(len(w))
-        vec[lead] = 1.0
-        sol, *_ = np.linalg.lstsq(a[:, cols] * weights[:, None], target * weights, rcond=None)
-        vec[cols] = sol
+    def null(mask, weights):
+        vec = np.zeros(a.shape[1])
+        try:
+            _, _, vt = np.linalg.svd(a[:, mask] * weights[:, None] / norms[mask],
+                                     full_matrices=False)
+        except np.linalg.LinAlgError:
+            return None
+        vec[mask] = vt[-1] / norms[mask]
         return vec
 
-    mask = w != 0
-    for _ in range(SK_ITERATIONS):
-        den = np.abs(q @ w[n_p:])
-        if not np.all(den > 0):
-            return w
-        w = solve(mask, 1.0 / den)
-    weights = 1.0 / np.maximum(np.abs(q @ w[n_p:]), 1e-300)
-
     def sse(vec):
-        return _sse(p, q, y, vec)
+        return math.inf if vec is None else _sse(p, q, y, vec)
 
+    mask = np.ones(a.shape[1], dtype=bool)
+    weights = np.ones(len(y))
+    best = w
+    for _ in range(SK_ITERATIONS):
+        vec = null(mask, weights)
+        if vec is None:
+            break
+        den = np.abs(q @ vec[n_p:])
+        if not np.all(den > 1e-12 * (np.max(den) or 1.0)):
+            break
+        best, weights = vec, 1.0 / den
+    w = best
     base = sse(w)
-    variance = base / max(len(y) - int(mask.sum()), 1)
+    if not math.isfinite(base):
+        return w
+    variance = base / max(len(y) - int(np.count_nonzero(w)), 1)
+    mask = w != 0
     dropped = 0
-    while (mask & free).sum() > 1:
+    while mask.sum() > 2:
         trials = []
-        for k in np.flatnonzero(mask & free):
+        for k in np.flatnonzero(mask):
             trial = mask.copy()
             trial[k] = False
-            vec = solve(trial, weights)
+            if not trial[n_p:].any() or not trial[:n_p].any():
+                continue
+            vec = null(trial, weights)
             trials.append((sse(vec), trial, vec))
+        if not trials:
+            break
         value, trial, vec = min(trials, key=lambda t: t[0])
         if not value <= base + float(chi2.ppf(DROP_LEVEL, dropped + 1)) * variance:
             break

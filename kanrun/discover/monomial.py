@@ -75,7 +75,10 @@ def monomial_fit(x: np.ndarray, y: np.ndarray, symbols) -> list[Candidate]:
         return []
     logs = np.column_stack([np.ones(len(y))] + [np.log(np.abs(x[:, i]))
                                                  for i in range(x.shape[1])])
-    out = _monomials(logs, x, y, symbols, signs) if sign_constant(y) else []
+    out = []
+    if sign_constant(y):  # unweighted, and weighted by |y| (errors in y's units: noise
+        out += _monomials(logs, x, y, symbols, signs)  # blows up log|y| where |y| is small)
+        out += _monomials(logs, x, y, symbols, signs, weighted=True)
     shift = _offset(logs, y)
     if shift is not None:
         out += [Candidate(c.expr + sympy.Float(shift), "monomial+c")

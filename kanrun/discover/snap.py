@@ -19,6 +19,7 @@ import sympy
 from scipy.optimize import least_squares
 from scipy.stats import chi2
 
+from .budget import now as clock
 from .candidate import compiled
 
 BASES = ((sympy.Integer(1), 1.0), (sympy.pi, math.pi), (1 / sympy.pi, 1 / math.pi),
@@ -120,8 +121,6 @@ def snap(expr: sympy.Expr, symbols, x_train, y_train, x_hold, y_hold,
     one of least description length: the SSE it adds in noise variances plus
     SNAP_OPS_COST per operation of the value (so 1/2 beats 11/(7*pi) unless the data tell
     them apart). Noiseless data leave no room: their residual variance is ~0."""
-    import time
-
     scale = float(np.std(y_hold)) or 1.0
     n_train, n_hold = len(y_train), len(y_hold)
     rel = max(tolerance, SNAP_SIGMAS / math.sqrt(max(n_train * n_hold, 1)))
@@ -138,7 +137,7 @@ def snap(expr: sympy.Expr, symbols, x_train, y_train, x_hold, y_hold,
         value = near = None
         for atom in floats:
             for value in simple_values(float(atom), rational_only=atom in exponents)[:SNAP_TRIES]:
-                if deadline is not None and time.perf_counter() > deadline:
+                if deadline is not None and clock() > deadline:
                     return best if choice is None else choice[1]
                 trial = refit(best.xreplace({atom: value}), symbols, x_train, y_train,
                               max_nfev=100)
