@@ -248,7 +248,7 @@ def write_table(rows: list[dict], out: Path, suite: str = "feynman") -> str:
                   "up to ~8 h per fit; the 2025 entry: 60 s per fit):", "",
                   "| system | noiseless | noise 0.01 |", "|---|---|---|"]
         lines += [f"| {name} | {a} | {b} |" for name, a, b in PUBLISHED]
-    kind = "equation" if suite == "feynman" else "formula"
+    kind = "equation" if suite == "feynman" else "name"
     lines += ["", f"| id | {kind} | noise | exact | strict | rel. error | complexity | "
               "seconds | CPU s | formula |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
