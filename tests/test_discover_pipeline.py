@@ -73,6 +73,33 @@ def test_benchmark_feynman_three_equations(kanrun_cli, tmp_path):
         assert (out / "runs" / f"eq{r['id']}_noise0.0" / "formula.json").is_file()
 
 
+@pytest.mark.slow
+def test_benchmark_formulas_three_of_the_set(kanrun_cli, tmp_path):
+    out = tmp_path / "formulas"
+    result = kanrun_cli("benchmark", "formulas", "--equations", "third_x_sin", "two_sin_cos",
+                        "log_sum", "--jobs", "2", "--budget", "30", "--out", out,
+                        cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = list(csv.DictReader(open(out / "recovery.csv")))
+    assert [r["equation"] for r in rows] == ["third_x_sin", "two_sin_cos", "log_sum"]
+    assert all(r["status"] == "completed" for r in rows)
+    assert sum(r["exact"] == "True" for r in rows) >= 2
+    assert "AI Feynman" not in (out / "recovery.md").read_text()
+    for r in rows:
+        assert (out / "runs" / f"f{r['id']}_noise0.0" / "formula.json").is_file()
+
+
+def test_benchmark_formulas_set_and_bad_names(capsys):
+    from kanrun.cli import benchmark
+
+    items = benchmark.load_formulas()
+    assert len(items) == 18 and len({it.name for it in items}) == 18
+    assert all(1 <= it.n_vars <= 3 for it in items)
+    assert benchmark.main(["formulas", "--equations", "no_such_formula"]) == 2
+    assert "unknown formula" in capsys.readouterr().err
+    assert benchmark.main(["formulas", "--launcher", "slurm"]) == 2
+
+
 def test_a_formula_far_above_the_noise_floor_is_approximate():
     from types import SimpleNamespace
 

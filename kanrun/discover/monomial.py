@@ -7,10 +7,13 @@ half (or third) when they are that close, then every constant is refitted jointl
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy
 
 from .candidate import Candidate
+from .snap import refit
 
 SNAP_STEPS = (1, 2, 3)
 
@@ -72,11 +75,43 @@ def monomial_fit(x: np.ndarray, y: np.ndarray, symbols) -> list[Candidate]:
         return []
     logs = np.column_stack([np.ones(len(y))] + [np.log(np.abs(x[:, i]))
                                                  for i in range(x.shape[1])])
-    out = _monomials(logs, x, y, symbols, signs) if sign_constant(y) else []
+    out = []
+    if sign_constant(y):  # unweighted, and weighted by |y| (errors in y's units: noise
+        out += _monomials(logs, x, y, symbols, signs)  # blows up log|y| where |y| is small)
+        out += _monomials(logs, x, y, symbols, signs, weighted=True)
     shift = _offset(logs, y)
     if shift is not None:
         out += [Candidate(c.expr + sympy.Float(shift), "monomial+c")
                 for c in _monomials(logs, x, y - shift, symbols, signs, weighted=True)]
+    return out + _noisy_offset(logs, x, y, symbols, signs)
+
+
+NOISY_QUANTILE = 0.01  # a + c*prod x^e under noise: a starts at this quantile of y
+UPPER_SHARE = 0.5  # ... and the exponents come from the rows farthest from it
+
+
+def _noisy_offset(logs, x, y, symbols, signs) -> list[Candidate]:
+    """a + c*prod x^e where noise pushes y - a across 0 for the rows near a (so the search
+    of :func:`_offset` outside the data's range misses a): a starts at a low (high)
+    quantile of y, the exponents from the log-linear fit on the half of the rows farthest
+    from it; a joint refit in y's own units (here: the start is too rough to be ranked
+    before one) then settles every constant."""
+    out = []
+    for side, q in ((1.0, NOISY_QUANTILE), (-1.0, 1 - NOISY_QUANTILE)):
+        a = float(np.quantile(y, q))
+        gap = side * (y - a)
+        far = gap >= np.quantile(gap, 1 - UPPER_SHARE)
+        if not np.all(gap[far] > 0) or far.sum() <= logs.shape[1]:
+            continue
+        coef, _ = _log_linear(logs[far], gap[far])
+        if not np.all(np.isfinite(coef)):
+            continue
+        term = sympy.Integer(1)
+        for s, sym, e in zip(signs, symbols, coef[1:]):
+            if abs(e) >= 0.02:
+                term = term * (sym if s > 0 else -sym) ** sympy.Float(e)
+        start = sympy.Float(a) + sympy.Float(side * math.exp(coef[0])) * term
+        out.append(Candidate(refit(start, symbols, x, y), "monomial+c~"))
     return out
 
 

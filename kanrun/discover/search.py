@@ -6,6 +6,7 @@ reduction, an expression of variables). Solving it:
 
 1. terminal fits on every applicable transform T of y (monomials from a log-linear
    regression, sparse polynomials, rational functions, one-variable library forms),
+   sparse regressions on a library of basis functions (one to three inputs),
    each undone (T^-1), refitted jointly on the data and scored on a holdout;
 2. unless one is already at the noise floor: a smooth surrogate of y, unused inputs
    dropped, one symmetry reduction (x_i - x_j, x_i / x_j, ...), and additive
@@ -20,14 +21,14 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import sympy
 
-from . import fit1d, linear, monomial, separability, snap
+from . import basis, fit1d, linear, monomial, separability, snap
+from .budget import now as clock
 from .candidate import Candidate, rmse, score
 from .noise import estimate_noise
 from .surrogate import fit_surrogate
@@ -39,6 +40,7 @@ MAX_DEPTH = 4
 REFIT_TOP = 6
 EXACT_REL = 1e-7
 LIBRARY_TRANSFORMS = ("id", "inv", "log", "sq", "sqrt")
+POLY_DEGREE = {1: 5, 2: 4, 3: 3, 4: 3}  # the largest polynomial degree by number of inputs
 
 
 class _OutOfTime(Exception):
@@ -55,7 +57,7 @@ class Context:
     explored: int = 0
 
     def check(self) -> None:
-        if time.perf_counter() > self.deadline:
+        if clock() > self.deadline:
             raise _OutOfTime()
 
     def note(self, message: str) -> None:
@@ -119,8 +121,9 @@ def _terminals(p: Problem, ctx: Context) -> list[Candidate]:
         if not np.all(np.isfinite(ty)):
             continue
         fits = monomial.monomial_fit(x, ty, p.symbols)
-        fits += linear.polynomial_fit(x, ty, p.symbols, degree=3 if x.shape[1] <= 4 else 2)
+        fits += linear.polynomial_fit(x, ty, p.symbols, degree=POLY_DEGREE.get(x.shape[1], 2))
         fits += linear.rational_fit(x, ty, p.symbols)
+        fits += basis.basis_fit(x, ty, p.symbols)
         for f in fits:
             raw.append(Candidate(t.inverse(f.expr), f"{t.name}:{f.route}"))
     ranked = _refit(raw, p, ctx)
@@ -224,7 +227,7 @@ def _kan_candidates(p: Problem, ctx: Context, floor: float) -> list[Candidate]:
     """The KAN route (structure.py) with the time left, when there is enough of it."""
     from .structure import kan_formula
 
-    if ctx.deadline - time.perf_counter() < KAN_MIN_SECONDS:
+    if ctx.deadline - clock() < KAN_MIN_SECONDS:
         return []
     ctx.note("kan route: smallest fitting network, auto_symbolic")
     target = max(floor, 1e-3 * p.scale)
@@ -249,7 +252,7 @@ def discover(x: np.ndarray, y: np.ndarray, names: list[str], budget: float = 60.
              seed: int = 0, progress: Callable[[str], None] | None = None,
              snap_constants: bool = True, kan_route: bool = False) -> Discovery:
     """The simplest formula over ``names`` that fits (x, y) to the noise floor."""
-    start = time.perf_counter()
+    start = clock()
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     symbols = [sympy.Symbol(n, real=True) for n in names]
@@ -265,7 +268,7 @@ def discover(x: np.ndarray, y: np.ndarray, names: list[str], budget: float = 60.
         cands = solve(problem, ctx)
     except _OutOfTime:
         cands, out_of_time = list(ctx.pool), True
-    if time.perf_counter() > ctx.deadline:
+    if clock() > ctx.deadline:
         out_of_time = True
     if kan_route and not (cands and _exact(cands[0], problem)):
         cands = _rank(cands + _kan_candidates(problem, ctx, floor), problem)
@@ -282,5 +285,5 @@ def discover(x: np.ndarray, y: np.ndarray, names: list[str], budget: float = 60.
                          x[problem.hold], y[problem.hold], rmse,
                          deadline=ctx.deadline + 0.25 * budget)
     return Discovery(expr=expr, candidates=cands, noise=floor,
-                     seconds=time.perf_counter() - start, out_of_time=out_of_time,
+                     seconds=clock() - start, out_of_time=out_of_time,
                      explored=ctx.explored)

@@ -4,7 +4,8 @@ Every number in the expression (exponents and integers excepted) becomes a param
 of them are refitted together on the training data with scipy's least_squares. Snapping
 then tries each constant at the simplest nearby value (integers, small rationals, and
 small rational multiples of pi, e and sqrt(2)), refits the others, and keeps the snap only
-if the holdout error does not get worse.
+if the data cannot tell it from the fitted value (training SSE and holdout error within
+what the noise explains).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from fractions import Fraction
 import numpy as np
 import sympy
 from scipy.optimize import least_squares
+from scipy.stats import chi2
 
+from .budget import now as clock
 from .candidate import compiled
 
 BASES = ((sympy.Integer(1), 1.0), (sympy.pi, math.pi), (1 / sympy.pi, 1 / math.pi),
@@ -80,7 +83,7 @@ def refit(expr: sympy.Expr, symbols, x: np.ndarray, y: np.ndarray,
 def simple_values(value: float, rational_only: bool = False) -> list[sympy.Expr]:
     """Simple numbers near ``value``, simplest first (nearest first within a kind)."""
     out = []
-    if value == 0:
+    if value == 0 or abs(value) < 1e-300:
         return [sympy.Integer(0)]
     for base, number in BASES[:1] if rational_only else BASES:
         ratio = value / number
@@ -89,44 +92,69 @@ def simple_values(value: float, rational_only: bool = False) -> list[sympy.Expr]
             continue
         if abs(float(frac) - ratio) <= 0.02 * abs(ratio):
             out.append(sympy.Rational(frac.numerator, frac.denominator) * base)
-    def key(e):  # the nearest tier first, then the simplest within it
-        rel = abs(float(e) - value) / abs(value)
-        return (rel > 1e-6, rel > 1e-3, sympy.count_ops(e), rel)
+    def key(e):  # a value equal to float precision first, then the simplest (the snap's
+        rel = abs(float(e) - value) / abs(value)  # test rejects those the data tell apart)
+        return (rel > 1e-6, sympy.count_ops(e), rel)
 
     out.sort(key=key)
-    if abs(value) < 1e-6:
-        out.insert(0, sympy.Integer(0))
-    return out
+    exact = [e for e in out if abs(float(e) - value) <= 1e-6 * abs(value)]
+    # 0 next (drops a term, if the data allow it), then the simplest others
+    return exact + [sympy.Integer(0)] + [e for e in out if e not in exact]
+
+
+SNAP_LEVEL = 0.999  # chi2 quantile of the likelihood-ratio test of the snaps made so far
+SNAP_SIGMAS = 3.0
+SNAP_TRIES = 5  # simple values tried per constant
+SNAP_OPS_COST = 2.0  # description length of an operation of a snapped value, in chi2 units
 
 
 def snap(expr: sympy.Expr, symbols, x_train, y_train, x_hold, y_hold,
          rmse_fn, tolerance: float = 1e-3, deadline: float | None = None) -> sympy.Expr:
-    """Snap constants one at a time (refitting the others); keep a snap only when the
-    holdout RMSE stays within ``(1 + tolerance)`` of the best so far (plus 1e-12 of the
-    data's scale)."""
-    import time
+    """Snap constants to simple values (refitting the others) while the data cannot tell
+    the snapped formula from the fitted one.
 
+    A likelihood-ratio test on the training rows: fixing k constants of a correct model
+    raises its SSE by a chi2(k) multiple of the noise variance, so the snaps so far may add
+    up to the SNAP_LEVEL quantile of it; on the holdout the RMSE may grow by what the
+    noise explains, SNAP_SIGMAS / sqrt(n_train * n_hold) relative (at least
+    ``tolerance``). Each round takes, of every (constant, simple value) that passes, the
+    one of least description length: the SSE it adds in noise variances plus
+    SNAP_OPS_COST per operation of the value (so 1/2 beats 11/(7*pi) unless the data tell
+    them apart). Noiseless data leave no room: their residual variance is ~0."""
     scale = float(np.std(y_hold)) or 1.0
+    n_train, n_hold = len(y_train), len(y_hold)
+    rel = max(tolerance, SNAP_SIGMAS / math.sqrt(max(n_train * n_hold, 1)))
     best = expr
     best_err = rmse_fn(best, symbols, x_hold, y_hold)
-    for _ in range(MAX_PARAMS):
+    base_sse = n_train * rmse_fn(best, symbols, x_train, y_train) ** 2
+    tiny = n_train * (1e-12 * scale) ** 2
+    variance = base_sse / max(n_train - len(best.atoms(sympy.Float)), 1) + tiny / n_train
+    for snapped in range(1, MAX_PARAMS + 1):
         floats = sorted(best.atoms(sympy.Float), key=lambda f: -abs(float(f)))
         exponents = {p.exp for p in best.atoms(sympy.Pow)}
-        changed = False
+        sse_limit = base_sse + float(chi2.ppf(SNAP_LEVEL, snapped)) * variance + tiny
+        choice = None
+        value = near = None
         for atom in floats:
-            if deadline is not None and time.perf_counter() > deadline:
-                return best
-            for value in simple_values(float(atom), rational_only=atom in exponents)[:3]:
-                trial = best.xreplace({atom: value})
-                trial = refit(trial, symbols, x_train, y_train, max_nfev=100)
+            for value in simple_values(float(atom), rational_only=atom in exponents)[:SNAP_TRIES]:
+                if deadline is not None and clock() > deadline:
+                    return best if choice is None else choice[1]
+                trial = refit(best.xreplace({atom: value}), symbols, x_train, y_train,
+                              max_nfev=100)
                 err = rmse_fn(trial, symbols, x_hold, y_hold)
-                if err <= best_err * (1 + tolerance) + 1e-12 * scale:
-                    best, best_err, changed = trial, min(err, best_err), True
-                    break
-            if changed:
+                sse = n_train * rmse_fn(trial, symbols, x_train, y_train) ** 2
+                if sse <= sse_limit and err <= best_err * (1 + rel) + 1e-12 * scale:
+                    cost = (sse - base_sse) / variance + SNAP_OPS_COST * sympy.count_ops(value)
+                    if choice is None or cost < choice[0]:
+                        choice = (cost, trial, err)
+                    near = abs(float(value) - float(atom)) <= 1e-6 * abs(float(atom))
+                    if value == 0 or near:  # nothing can beat it: take it now
+                        break
+            if choice is not None and choice[1] is trial and (value == 0 or near):
                 break
-        if not changed:
+        if choice is None:
             return best
+        best, best_err = choice[1], min(choice[2], best_err)
     return best
 
 

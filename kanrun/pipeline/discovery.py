@@ -81,7 +81,7 @@ def run_discovery(prepared, run_dir: Path, display, resume: bool = False):
         log.info("discovery already completed in %s", run_dir)
         return RunOutcome(status=metrics.get("status", "completed"), exit_code=0, metrics=metrics)
     settings = cfg.pipeline.discover
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     data = {k: v.detach().cpu().double().numpy() for k, v in bundle.data.items()}
     names = list(bundle.input_names)
     symbols = [sympy.Symbol(n, real=True) for n in names]
@@ -103,7 +103,7 @@ def run_discovery(prepared, run_dir: Path, display, resume: bool = False):
                              "complexity": c.complexity, "holdout_rmse": c.holdout_rmse,
                              "route": c.route, "expr": str(c.expr)})
             if result.out_of_time:
-                display.note(f"discovery used its budget of {settings.budget:g} s; the best "
+                display.note(f"discovery used its budget of {settings.budget:g} CPU s; the best "
                              f"formula so far is kept (raise pipeline.discover.budget to "
                              f"search longer)", logging.WARNING)
         formula = _formula(exprs, symbols, bundle, data, cfg.pipeline.recovery_seconds)
@@ -136,6 +136,7 @@ def run_discovery(prepared, run_dir: Path, display, resume: bool = False):
             "out_of_time": any(r.out_of_time for r in found),
             "n_params": None, "n_edges": None, "width": None, "grid": None,
             "seconds": round(time.perf_counter() - start, 3),
+            "cpu_seconds": round(time.process_time() - cpu_start, 3),
             "stages_done": record.done_names(), "dataset": bundle.description,
             "versions": versions(),
         }
