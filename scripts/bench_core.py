@@ -192,7 +192,7 @@ def _median_time(step, budget_s: float = 3.0, max_reps: int = 15) -> float:
 
 def _peak_memory_mb(kind: str, width, batch) -> float:
     code = (
-        "import json,sys,torch; sys.path.insert(0,%r); torch.set_num_threads(1);"
+        "import json,sys,torch; sys.path.insert(0,%r); torch.set_num_threads(1);"  # noqa: UP031 (a code template)
         "import bench_core as b; s=b._ml_step(%r,%r,%r); s();"
         "open('/proc/self/clear_refs','w').write('5');"
         "rss=lambda f:[int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(f)][0];"

@@ -33,9 +33,9 @@ def test_no_width_runs_discovery_and_writes_the_run_folder(tmp_path):
     assert metrics["test_rmse"] < 1e-9 and metrics["formula_status"] == "accurate"
     formula = json.loads((tmp_path / "formula.json").read_text())
     assert formula["outputs"][0]["recovered"] is True
-    rows = list(csv.DictReader(open(tmp_path / "candidates.csv")))
+    rows = list(csv.DictReader((tmp_path / "candidates.csv").read_text().splitlines()))
     assert rows and rows[0]["rank"] == "0"
-    stages = list(csv.DictReader(open(tmp_path / "stages.csv")))
+    stages = list(csv.DictReader((tmp_path / "stages.csv").read_text().splitlines()))
     assert [s["stage"] for s in stages] == ["discover"]
     # resuming a finished discovery run does not search again
     again = run_pipeline(prepare(cfg), tmp_path, PlainDisplay(), resume=True)
@@ -63,7 +63,7 @@ def test_benchmark_feynman_three_equations(kanrun_cli, tmp_path):
                         "III.15.14", "--jobs", "2", "--budget", "30", "--out", out,
                         cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = list(csv.DictReader(open(out / "recovery.csv")))
+    rows = list(csv.DictReader((out / "recovery.csv").read_text().splitlines()))
     assert [r["equation"] for r in rows] == ["I.12.5", "II.34.2", "III.15.14"]
     assert all(r["status"] == "completed" for r in rows)
     assert sum(r["exact"] == "True" for r in rows) >= 2
@@ -80,7 +80,7 @@ def test_benchmark_formulas_three_of_the_set(kanrun_cli, tmp_path):
                         "log_sum", "--jobs", "2", "--budget", "30", "--out", out,
                         cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = list(csv.DictReader(open(out / "recovery.csv")))
+    rows = list(csv.DictReader((out / "recovery.csv").read_text().splitlines()))
     assert [r["equation"] for r in rows] == ["third_x_sin", "two_sin_cos", "log_sum"]
     assert all(r["status"] == "completed" for r in rows)
     assert sum(r["exact"] == "True" for r in rows) >= 2

@@ -203,7 +203,7 @@ def test_penalized_fit_uses_the_numpy_objective_and_reports_reg(monkeypatch):
 
     _, records = model.forward_edges(data["train_input"], numeric_only=True)
     final = float(regularization(model, records, 1.0, 2.0))
-    assert 0 < hist["reg"][-1] and abs(hist["reg"][-1] - final) <= 0.05 * final
+    assert hist["reg"][-1] > 0 and abs(hist["reg"][-1] - final) <= 0.05 * final
 
 
 def test_penalized_objective_with_pruned_edges_matches_autograd():

@@ -117,11 +117,11 @@ def test_mlp_baseline_counts_parameters_and_learns():
 def test_tiny_grid_extension_figure_end_to_end(tmp_path):
     out = make_figure("grid_extension", quick=True, out=tmp_path / "ge",
                       overrides=["grids=[3,5,10]", "steps=15", "shapes=[[2,1,1]]"])
-    rows = list(csv.DictReader(open(out / "grids.csv")))
+    rows = list(csv.DictReader((out / "grids.csv").read_text().splitlines()))
     assert [int(r["grid"]) for r in rows] == [3, 5, 10]
     tests = [float(r["test_rmse"]) for r in rows]
     assert tests[2] < tests[0] / 5  # grid extension lowers the error
-    steps = list(csv.DictReader(open(out / "steps.csv")))
+    steps = list(csv.DictReader((out / "steps.csv").read_text().splitlines()))
     assert len(steps) == 45 and {int(s["grid"]) for s in steps} == {3, 5, 10}
     readme = (out / "README.md").read_text()
     assert "pykan 0.2.8 [2, 1, 1]" in readme and "grid_extension.png" in readme

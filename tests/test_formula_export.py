@@ -50,10 +50,10 @@ def random_symbolic_model(first_layer_names, seed):
         for p in [*m.subnode_bias, *m.node_bias]:
             p.copy_(0.2 * torch.randn(p.shape, generator=g, dtype=torch.float64))
     k = 0
-    for l, layer in enumerate(m.layers):
+    for li, layer in enumerate(m.layers):
         for i in range(layer.in_dim):
             for j in range(layer.out_dim):
-                if l == 0:
+                if li == 0:
                     name = first_layer_names[k % len(first_layer_names)]
                     params = _params_for(name, g)
                 else:

@@ -19,8 +19,8 @@ def planted(width, edges, seed=0):
         for layer in m.layers:
             layer.coef.zero_()
             layer.scale_base.zero_()
-    for (l, i, j), (name, params) in edges.items():
-        m.layers[l].symbolic.set_edge(i, j, name, params)
+    for (li, i, j), (name, params) in edges.items():
+        m.layers[li].symbolic.set_edge(i, j, name, params)
     return m
 
 

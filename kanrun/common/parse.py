@@ -249,7 +249,7 @@ class _Parser:
         value = node.value
         if isinstance(value, bool) or value is None or value is Ellipsis:
             raise self.fail(f"the constant {value!r} is not a number", node)
-        if isinstance(value, str) or isinstance(value, bytes):
+        if isinstance(value, (str, bytes)):
             raise self.fail("strings are not allowed", node)
         if isinstance(value, complex):
             raise self.fail("complex numbers are not allowed", node)
@@ -263,9 +263,8 @@ class _Parser:
 
     def name(self, node: ast.Name) -> sympy.Expr:
         name = node.id
-        if self.variables is not None:
-            if name in self.variables:
-                return self.variables[name]
+        if self.variables is not None and name in self.variables:
+            return self.variables[name]
         if name in CONSTANTS:
             return CONSTANTS[name]
         if name in self.functions:

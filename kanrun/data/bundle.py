@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
 
 import sympy
 import torch
@@ -44,13 +43,13 @@ class DatasetBundle:
     data: dict[str, torch.Tensor]
     input_names: list[str]
     output_names: list[str]
-    truth: Optional[list[str]]
+    truth: list[str] | None
     task: str = "regression"
-    n_classes: Optional[int] = None
+    n_classes: int | None = None
     description: str = ""
-    ranges: Optional[dict[str, tuple[float, float]]] = None
-    normalization: Optional[Normalization] = None
-    class_names: Optional[list[str]] = None
+    ranges: dict[str, tuple[float, float]] | None = None
+    normalization: Normalization | None = None
+    class_names: list[str] | None = None
 
     @property
     def n_inputs(self) -> int:

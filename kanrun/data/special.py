@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import scipy.special
@@ -48,7 +47,7 @@ class SpecialFunction:
     input_names: tuple[str, str]
     ranges: tuple[tuple[float, float], tuple[float, float]]
     function: NumpyFn  # float64 arrays (first input, second input) -> values
-    truth: Optional[str]  # sympy-parseable (with the special functions), or None
+    truth: str | None  # sympy-parseable (with the special functions), or None
     about: str
 
 

@@ -59,11 +59,11 @@ def choose_columns(
 
 
 def regression_targets(config: DatasetConfig) -> list[str] | None:
-    if config.target is not None and config.targets is not None:
-        if list(config.targets) != [config.target]:
-            raise DatasetError(
-                "set either dataset.target or dataset.targets, not both (they disagree)"
-            )
+    both = config.target is not None and config.targets is not None
+    if both and list(config.targets) != [config.target]:
+        raise DatasetError(
+            "set either dataset.target or dataset.targets, not both (they disagree)"
+        )
     if config.targets is not None:
         return list(config.targets)
     return None if config.target is None else [config.target]

@@ -45,7 +45,7 @@ def _group_basis(u: np.ndarray, group, degree: int) -> np.ndarray:
     for powers in itertools.product(range(degree + 1), repeat=len(group)):
         if 0 < sum(powers) <= degree:
             col = np.ones(len(u))
-            for v, p in zip(per, powers):
+            for v, p in zip(per, powers, strict=False):
                 col = col * v[:, p]
             cols.append(col)
     return np.column_stack(cols)

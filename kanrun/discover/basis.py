@@ -79,7 +79,7 @@ def _library(x: np.ndarray, symbols) -> tuple[np.ndarray, list[sympy.Expr]]:
                     exprs.append(ei * ej)
     a = np.column_stack(cols)
     keep = np.all(np.isfinite(a), axis=0) & (np.std(a, axis=0) > 1e-12)
-    a, exprs = a[:, keep], [e for e, k in zip(exprs, keep) if k]
+    a, exprs = a[:, keep], [e for e, k in zip(exprs, keep, strict=False) if k]
     return a[:, :MAX_FEATURES], exprs[:MAX_FEATURES]
 
 
@@ -153,7 +153,7 @@ def basis_fit(x: np.ndarray, y: np.ndarray, symbols) -> list[Candidate]:
     out = []
     size = float(np.std(y)) or 1.0
     for cols, coef, _ in models[:best + 1]:
-        terms = [sympy.Float(float(c)) * exprs[k] for c, k in zip(coef[1:], cols)
+        terms = [sympy.Float(float(c)) * exprs[k] for c, k in zip(coef[1:], cols, strict=False)
                  if abs(c) * float(np.std(a[:, k])) > NEGLIGIBLE * size]  # round-off terms
         out.append(Candidate(sympy.Float(float(coef[0])) + sympy.Add(*terms),
                              f"basis{len(terms)}"))

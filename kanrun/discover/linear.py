@@ -32,11 +32,11 @@ def _features(x: np.ndarray, terms) -> np.ndarray:
 
 def _expr(coef, terms, symbols) -> sympy.Expr:
     out = sympy.Integer(0)
-    for c, t in zip(coef, terms):
+    for c, t in zip(coef, terms, strict=False):
         if c == 0:
             continue
         term = sympy.Integer(1)
-        for sym, p in zip(symbols, t):
+        for sym, p in zip(symbols, t, strict=False):
             term = term * sym ** p
         out = out + sympy.Float(float(c)) * term
     return out

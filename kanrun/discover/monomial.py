@@ -107,7 +107,7 @@ def _noisy_offset(logs, x, y, symbols, signs) -> list[Candidate]:
         if not np.all(np.isfinite(coef)):
             continue
         term = sympy.Integer(1)
-        for s, sym, e in zip(signs, symbols, coef[1:]):
+        for s, sym, e in zip(signs, symbols, coef[1:], strict=False):
             if abs(e) >= 0.02:
                 term = term * (sym if s > 0 else -sym) ** sympy.Float(e)
         start = sympy.Float(a) + sympy.Float(side * math.exp(coef[0])) * term
@@ -126,7 +126,7 @@ def _monomials(logs, x, y, symbols, signs, weighted: bool = False) -> list[Candi
     out = []
     for snapped in (True, False):
         term = sympy.Integer(1)
-        for s, sym, e in zip(signs, symbols, coef[1:]):
+        for s, sym, e in zip(signs, symbols, coef[1:], strict=False):
             if abs(e) < 0.02:
                 continue
             base = sym if s > 0 else -sym

@@ -77,7 +77,7 @@ def refit(expr: sympy.Expr, symbols, x: np.ndarray, y: np.ndarray,
         return expr
     if not np.all(np.isfinite(fit.x)) or float(np.sum(fit.fun ** 2)) > base:
         return expr
-    return template.xreplace({p: sympy.Float(v, 17) for p, v in zip(params, fit.x)})
+    return template.xreplace({p: sympy.Float(v, 17) for p, v in zip(params, fit.x, strict=False)})
 
 
 def simple_values(value: float, rational_only: bool = False) -> list[sympy.Expr]:

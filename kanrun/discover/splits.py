@@ -126,7 +126,7 @@ def _solve_split(split: Split, p: Problem, ctx: Context, depth: int) -> list[Can
     """Each piece by terminal fits on the split's values; then, worst first, every piece
     that is not exact is solved in full on the real data with the others divided out."""
     pieces, subs = [], []
-    for g, values, floor in zip(split.groups, split.values, split.floors):
+    for g, values, floor in zip(split.groups, split.values, split.floors, strict=False):
         sub = Problem(p.x[:, g], values, [p.symbols[i] for i in g], floor)
         found = solve(sub, ctx, depth + 1, shallow=True)[:2]
         if not found:
@@ -136,7 +136,7 @@ def _solve_split(split: Split, p: Problem, ctx: Context, depth: int) -> list[Can
     out = _combine(split, pieces, p, ctx)
     if out and _exact(out[0], p):
         return out
-    quality = [c[0].holdout_rmse / (s.scale or 1.0) for c, s in zip(pieces, subs)]
+    quality = [c[0].holdout_rmse / (s.scale or 1.0) for c, s in zip(pieces, subs, strict=False)]
     # the most complex piece first: a long formula for one piece is an approximation
     for k in sorted(range(len(pieces)), key=lambda m: (-pieces[m][0].complexity, -quality[m])):
         if quality[k] <= EXACT_REL and len(pieces) > 1:
@@ -158,11 +158,9 @@ def _divide_out(split, pieces, k, p, ctx, depth) -> list[Candidate]:
     with np.errstate(all="ignore"):
         t = split.transform.forward(p.y)
         others = [numpy_function(c[0].expr, [p.symbols[i] for i in g])(p.x[:, g])
-                  for m, (c, g) in enumerate(zip(pieces, split.groups)) if m != k]
-        if split.kind == "mul":
-            values = t / np.prod(others, axis=0)
-        else:
-            values = t - np.sum(others, axis=0)
+                  for m, (c, g) in enumerate(zip(pieces, split.groups, strict=False)) if m != k]
+        mul = split.kind == "mul"
+        values = t / np.prod(others, axis=0) if mul else t - np.sum(others, axis=0)
     if not np.all(np.isfinite(values)):
         return []
     g = split.groups[k]

@@ -6,8 +6,8 @@ a bounded one) and how to undo it on a sympy expression.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import sympy

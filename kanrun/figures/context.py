@@ -41,7 +41,7 @@ def load_config(name: str, quick: bool, overrides: Iterable[str] = ()) -> DictCo
         if not sep or not key:
             raise FigureError(f"override '{item}' is not KEY=VALUE (e.g. steps=50)")
         if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
-            keys = ", ".join(str(k) for k in cfg.keys())
+            keys = ", ".join(str(k) for k in cfg)
             raise FigureError(f"unknown key '{key}' for figure '{name}' (keys: {keys})")
         try:
             OmegaConf.update(cfg, key, OmegaConf.create(f"v: {value}").v, merge=False)
@@ -102,10 +102,8 @@ class FigureContext:
             todo.append((i, job, path))
         if len(todo) < len(jobs):
             self.progress(f"{len(jobs) - len(todo)} of {len(jobs)} jobs reused from {cache_dir}")
-        done = 0
-        for i, result in self._execute(fn, todo):
+        for done, (i, result) in enumerate(self._execute(fn, todo), start=1):
             results[i] = result
-            done += 1
             self.progress(f"[{done}/{len(todo)}] {label(jobs[i])}")
         return results
 

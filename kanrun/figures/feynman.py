@@ -48,8 +48,8 @@ def run(ctx: FigureContext) -> None:
     mlps = ctx.map(mlp_job, mlp_jobs,
                    label=lambda j: f"MLP {j['width']} {j['activation']} {j['equation']}")
     rows = []
-    for e, res in zip(eqs, kans):
-        mine = [r for j, r in zip(mlp_jobs, mlps)
+    for e, res in zip(eqs, kans, strict=False):
+        mine = [r for j, r in zip(mlp_jobs, mlps, strict=False)
                 if j["equation"] == e.name and r["test_rmse"] is not None]
         best = min(mine, key=lambda r: r["test_rmse"], default=None)
         rows.append({"equation": e.name, "expr": e.expr, **res,

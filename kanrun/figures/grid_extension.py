@@ -86,7 +86,7 @@ def _plot(ctx: FigureContext, best: dict, s: dict) -> None:
     for i in range(1, len(s["grids"])):
         ax_steps.axvline(i * s["steps"], color="0.85", lw=0.8)
     ax_steps.set(yscale="log", xlabel="LBFGS step", ylabel="RMSE",
-                 title="grid extension every %d steps" % s["steps"])
+                 title=f"grid extension every {int(s['steps'])} steps")
     ax_grid.set(xscale="log", yscale="log", xlabel="grid size G", ylabel="RMSE",
                 title="RMSE after each grid")
     ax_steps.legend(fontsize=7)

@@ -16,7 +16,7 @@ replaced tensor (``module.to(...)``) is never served a stale result.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 
 class TensorCache:

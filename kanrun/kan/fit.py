@@ -9,8 +9,8 @@ seeded by ``seed``; nothing is printed: pass ``callback`` to follow progress.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

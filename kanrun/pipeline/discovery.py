@@ -156,7 +156,7 @@ def _status(formula: Formula, found, data) -> str:
     """``accurate`` when every output's formula reaches its noise floor (within
     APPROXIMATE_FACTOR, or 1e-9 of the label's spread), else ``approximate``: discovery's
     honest verdict, as the staged runs judge a formula against their network."""
-    for j, (out, result) in enumerate(zip(formula.outputs, found)):
+    for j, (out, result) in enumerate(zip(formula.outputs, found, strict=False)):
         spread = float(np.std(data["test_label"][:, j])) or 1.0
         limit = max(APPROXIMATE_FACTOR * result.noise, 1e-9 * spread)
         if out.test_rmse is None or not out.test_rmse <= limit:
@@ -188,7 +188,7 @@ def _formula(exprs, symbols, bundle: DatasetBundle, data, seconds: float) -> For
     truths = bundle.truth or [None] * len(original)
     variables = dict(bundle.ranges) if bundle.ranges else list(bundle.input_names)
     formula = Formula(variables=list(bundle.input_names))
-    for j, (expr, expr_orig) in enumerate(zip(exprs, original)):
+    for j, (expr, expr_orig) in enumerate(zip(exprs, original, strict=False)):
         truth = truths[j] if j < len(truths) else None
         found = None
         if truth is not None:  # the only place the truth is read

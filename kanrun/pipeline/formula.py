@@ -128,7 +128,7 @@ def extract_formula(model, bundle: DatasetBundle, digits: int,
     original = bundle.to_original_units(exprs)
     truths = bundle.truth or [None] * len(original)
     variables = dict(bundle.ranges) if bundle.ranges else names
-    for i, (expr, expr_orig) in enumerate(zip(exprs, original)):
+    for i, (expr, expr_orig) in enumerate(zip(exprs, original, strict=False)):
         truth = truths[i] if i < len(truths) else None
         found = None
         if truth is not None:
@@ -277,7 +277,7 @@ def write_fronts(path: Path, formula: Formula) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=FRONT_COLUMNS, extrasaction="ignore")
     writer.writeheader()
-    for out, front in zip(formula.outputs, formula.fronts):
+    for out, front in zip(formula.outputs, formula.fronts, strict=False):
         for row in front.rows():
             writer.writerow({"output": out.name, **row})
     artifacts.write_text(path, buf.getvalue())

@@ -35,18 +35,18 @@ def apply_search(model, x, y, lib, zero_threshold: float, options: dict):
     note = (f"chosen by the formula search ({result.evaluated} combinations refitted; "
             f"best formula {best.expr} with held-out RMSE {best.val_rmse:.3g})"
             if best is not None else "chosen by the formula search")
-    for l, i, j in live_edges(model):
-        layer = model.layers[l]
+    for li, i, j in live_edges(model):
+        layer = model.layers[li]
         if layer.mask[i, j] == 0:
             continue  # already symbolic: kept
-        cand = result.choice.get((l, i, j))
+        cand = result.choice.get((li, i, j))
         if cand is None or cand.name == "0":
-            mean = float(records[l]["edges"][:, i, j].mean())
+            mean = float(records[li]["edges"][:, i, j].mean())
             name, params, r2, cplx = "0", [1.0, 0.0, 1.0, mean], None, 0.0
             reason = ("negligible or unused by the outputs; replaced by its mean" if cand is None
                       else "negligible: attribution score <= zero_threshold; replaced by its mean")
         else:
-            use = _library_choice(cand, alts.get((l, i, j), []))
+            use = _library_choice(cand, alts.get((li, i, j), []))
             if use is None:
                 continue
             name, params = use.library_name, list(use.params)
@@ -54,9 +54,9 @@ def apply_search(model, x, y, lib, zero_threshold: float, options: dict):
             reason = note if use is cand else (
                 f"{note}; the power x^{cand.power:g} is not a library function, so the "
                 f"model holds {name}")
-        rec = {"layer": l, "in": i, "out": j, "function": name, "r2": r2, "complexity": cplx,
+        rec = {"layer": li, "in": i, "out": j, "function": name, "r2": r2, "complexity": cplx,
                "params": [float(v) for v in params], "reason": reason,
-               "alternatives": [c.as_dict() for c in alts.get((l, i, j), [])
+               "alternatives": [c.as_dict() for c in alts.get((li, i, j), [])
                                 if c.library_name != name][:4]}
         layer.symbolic.set_edge(i, j, name, torch.tensor(params, dtype=torch.float64),
                                 record=rec)

@@ -36,7 +36,7 @@ def symbolic_loss(r2: torch.Tensor, complexity: torch.Tensor, weight_simple: flo
     return torch.where(torch.isfinite(r2c), loss, torch.inf)
 
 
-def _check_edge(model, l, i, j):
+def _check_edge(model, l, i, j):  # noqa: E741
     if not 0 <= l < model.depth:
         raise SymbolicFitError(f"layer {l} does not exist (the model has {model.depth} layers)")
     layer = model.layers[l]
@@ -48,8 +48,8 @@ def _check_edge(model, l, i, j):
 
 
 def _edge_samples(records, edges):
-    xs = torch.stack([records[l]["input"][:, i] for l, i, _ in edges])
-    ys = torch.stack([records[l]["edges"][:, i, j] for l, i, j in edges])
+    xs = torch.stack([records[l]["input"][:, i] for l, i, _ in edges])  # noqa: E741
+    ys = torch.stack([records[l]["edges"][:, i, j] for l, i, j in edges])  # noqa: E741
     return xs, ys
 
 
@@ -68,7 +68,7 @@ def _candidates(fit, lib, weight_simple, row):
     return out
 
 
-def suggest_symbolic(model, l: int, i: int, j: int, x=None, lib=None, topk: int = 5,
+def suggest_symbolic(model, l: int, i: int, j: int, x=None, lib=None, topk: int = 5,  # noqa: E741
                      weight_simple: float = 0.8, a_range=(-10, 10), b_range=(-10, 10)):
     """The ``topk`` best functions for edge (l, i, j), best first, as dicts with
     ``function, r2, complexity, score, params`` (``params`` = fitted (a, b, c, d))."""
@@ -81,14 +81,14 @@ def suggest_symbolic(model, l: int, i: int, j: int, x=None, lib=None, topk: int 
     return cands[: max(1, int(topk))]
 
 
-def _apply(model, l, i, j, name, params, record):
+def _apply(model, l, i, j, name, params, record):  # noqa: E741
     layer = model.layers[l]
     layer.symbolic.set_edge(i, j, name, params, record=record)
     with torch.no_grad():
         layer.mask[i, j] = 0.0
 
 
-def fix_symbolic(model, l: int, i: int, j: int, name: str, x=None, fit_params: bool = True,
+def fix_symbolic(model, l: int, i: int, j: int, name: str, x=None, fit_params: bool = True,  # noqa: E741
                  a_range=(-10, 10), b_range=(-10, 10)) -> dict:
     """Make edge (l, i, j) symbolic with function ``name``; returns the edge's record.
 
@@ -122,7 +122,7 @@ def fix_symbolic(model, l: int, i: int, j: int, name: str, x=None, fit_params: b
     return record
 
 
-def unfix_symbolic(model, l: int, i: int, j: int) -> None:
+def unfix_symbolic(model, l: int, i: int, j: int) -> None:  # noqa: E741
     """Return edge (l, i, j) to its numeric (spline) activation."""
     layer = _check_edge(model, l, i, j)
     layer.symbolic.unset_edge(i, j)
@@ -166,13 +166,13 @@ def auto_symbolic(model, x=None, lib=None, weight_simple: float = 0.8, r2_thresh
     records = edge_records(model, xd)
     scores = attribute(model, records=records).edge_scores
     todo, zero, decisions = [], [], []
-    for l, layer in enumerate(model.layers):
+    for l, layer in enumerate(model.layers):  # noqa: E741
         for i, j in (layer.mask != 0).nonzero().tolist():
             if float(scores[l][i, j]) <= zero_threshold:
                 zero.append((l, i, j))
             else:
                 todo.append((l, i, j))
-    for l, i, j in zero:
+    for l, i, j in zero:  # noqa: E741
         mean = float(records[l]["edges"][:, i, j].mean())
         rec = {"layer": l, "in": i, "out": j, "function": "0", "r2": None, "complexity": 0.0,
                "params": [1.0, 0.0, 1.0, mean], "edge_score": float(scores[l][i, j]),
@@ -185,7 +185,7 @@ def auto_symbolic(model, x=None, lib=None, weight_simple: float = 0.8, r2_thresh
     xs, ys = _edge_samples(records, todo)
     fit = fit_affine(xs, ys, fns, **_fit_kwargs(a_range, b_range))
     chosen: dict[str, list[int]] = {}
-    for e, (l, i, j) in enumerate(todo):
+    for e, (l, i, j) in enumerate(todo):  # noqa: E741
         cands = [c for c in _candidates(fit, fns, weight_simple, e) if math.isfinite(c["score"])]
         rec = {"layer": l, "in": i, "out": j, "edge_score": float(scores[l][i, j]),
                "alternatives": [{k: c[k] for k in ("function", "r2", "complexity", "score")}
@@ -224,7 +224,7 @@ def auto_symbolic(model, x=None, lib=None, weight_simple: float = 0.8, r2_thresh
 def symbolic_report(model) -> list[dict]:
     """One dict per edge: where it stands (``mode``) and why (the recorded decision)."""
     rows = []
-    for l, layer in enumerate(model.layers):
+    for l, layer in enumerate(model.layers):  # noqa: E741
         sym = layer.symbolic
         for i in range(layer.in_dim):
             for j in range(layer.out_dim):

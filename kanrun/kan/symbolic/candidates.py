@@ -161,9 +161,9 @@ def resid_power(x, y, s, b, p):
     return c * fu + d - y
 
 
-def _samples(records, l, i, j, n_max: int):
-    x = records[l]["input"][:, i].detach().to(torch.float64).cpu()
-    y = records[l]["edges"][:, i, j].detach().to(torch.float64).cpu()
+def _samples(records, li, i, j, n_max: int):
+    x = records[li]["input"][:, i].detach().to(torch.float64).cpu()
+    y = records[li]["edges"][:, i, j].detach().to(torch.float64).cpu()
     if x.shape[0] > n_max:
         idx = torch.linspace(0, x.shape[0] - 1, n_max).round().long()
         order = torch.argsort(x)[idx]
@@ -174,9 +174,9 @@ def _samples(records, l, i, j, n_max: int):
 def live_edges(model) -> list[tuple]:
     """(layer, in, out) of every edge that is numeric or symbolic (not removed)."""
     out = []
-    for l, layer in enumerate(model.layers):
+    for li, layer in enumerate(model.layers):
         live = (layer.mask != 0) | (layer.symbolic.mask != 0)
-        out += [(l, i, j) for i, j in live.nonzero().tolist()]
+        out += [(li, i, j) for i, j in live.nonzero().tolist()]
     return out
 
 
@@ -198,7 +198,7 @@ def edge_candidates(model, x, lib=None, topk: int = 4, edges=None, powers: bool 
     edges = live_edges(model) if edges is None else list(edges)
     if not edges:
         return []
-    samples = [_samples(records, l, i, j, n_max) for l, i, j in edges]
+    samples = [_samples(records, li, i, j, n_max) for li, i, j in edges]
     xs = torch.stack([s[0] for s in samples])
     ys = torch.stack([s[1] for s in samples])
     fit = fit_affine(xs, ys, fns, a_range=tuple(map(float, a_range)),
@@ -215,7 +215,7 @@ def edge_candidates(model, x, lib=None, topk: int = 4, edges=None, powers: bool 
                 per_edge[e].append(Candidate(fn.name, tuple(float(v) for v in params[n]),
                                              float(r2[n]), fn.complexity))
     out = []
-    for e, (l, i, j) in enumerate(edges):
+    for e, (li, i, j) in enumerate(edges):
         cands = per_edge[e]
         xe, ye = xs[e].numpy(), ys[e].numpy()
         if powers:
@@ -224,7 +224,7 @@ def edge_candidates(model, x, lib=None, topk: int = 4, edges=None, powers: bool 
                 cands.append(pw)
         cands = sorted(cands, key=lambda c: score(c.r2, c.complexity, weight))
         cands = _distinct(cands)[:keep]
-        current = _current(model, l, i, j, xe, ye)
+        current = _current(model, li, i, j, xe, ye)
         if current is not None:
             cands = [current] + [c for c in cands if c.name != current.name][: keep - 1]
         if linear and not any(c.library_name == "x" for c in cands):
@@ -232,7 +232,7 @@ def edge_candidates(model, x, lib=None, topk: int = 4, edges=None, powers: bool 
             if line is not None:  # a near-linear edge the next layer can bend: judged whole
                 cands.append(line)
         cands.append(Candidate(SPLINE, (1.0, 0.0, 1.0, 0.0), 1.0, SPLINE_COMPLEXITY))
-        out.append(EdgeCandidates((l, i, j), cands, xe, ye))
+        out.append(EdgeCandidates((li, i, j), cands, xe, ye))
     return out
 
 
@@ -248,9 +248,9 @@ def _distinct(cands):
     return out
 
 
-def _current(model, l, i, j, x, y) -> Candidate | None:
-    sym = model.layers[l].symbolic
-    if not sym.is_symbolic(i, j) or model.layers[l].mask[i, j] != 0:
+def _current(model, li, i, j, x, y) -> Candidate | None:
+    sym = model.layers[li].symbolic
+    if not sym.is_symbolic(i, j) or model.layers[li].mask[i, j] != 0:
         return None
     name = sym.names[i][j]
     params = tuple(float(v) for v in sym.affine[i, j].detach().cpu())

@@ -49,16 +49,16 @@ def _relevant(model):
     """Per layer, the live edges whose subnode reaches an output, and the numeric ones."""
     live_nodes = [True] * model.width_in[-1]
     relevant = [None] * model.depth
-    for l in range(model.depth - 1, -1, -1):
-        layer = model.layers[l]
-        n_sum, arity = model.width[l + 1][0], model.mult_arity[l + 1]
+    for li in range(model.depth - 1, -1, -1):
+        layer = model.layers[li]
+        n_sum, arity = model.width[li + 1][0], model.mult_arity[li + 1]
         owner = list(range(n_sum)) + [n_sum + k for k, a in enumerate(arity) for _ in range(a)]
         sub_live = torch.tensor([live_nodes[owner[j]] for j in range(layer.out_dim)])
         live = ((layer.mask != 0) | (layer.symbolic.mask != 0)).cpu() & sub_live[None, :]
-        relevant[l] = live
+        relevant[li] = live
         live_nodes = live.any(1).tolist()
-    numeric = [(l, i, j) for l in range(model.depth)
-               for i, j in ((model.layers[l].mask.cpu() != 0) & relevant[l]).nonzero().tolist()]
+    numeric = [(li, i, j) for li in range(model.depth)
+               for i, j in ((model.layers[li].mask.cpu() != 0) & relevant[li]).nonzero().tolist()]
     return relevant, numeric
 
 
@@ -79,33 +79,33 @@ def model_expressions(model, variables) -> list[sympy.Expr]:
     """The model's outputs as raw sympy expressions (full-precision Floats)."""
     relevant, numeric = _relevant(model)
     if numeric:
-        shown = ", ".join(f"({l},{i},{j})" for l, i, j in numeric[:12])
+        shown = ", ".join(f"({li},{i},{j})" for li, i, j in numeric[:12])
         more = f" and {len(numeric) - 12} more" if len(numeric) > 12 else ""
         raise FormulaError(
             f"edges {shown}{more} (layer, in, out) are still numeric; make them symbolic "
             "first (model.auto_symbolic(x=...) or model.fix_symbolic(l, i, j, name)) or "
             "prune them")
     nodes = list(variables)
-    for l, layer in enumerate(model.layers):
+    for li, layer in enumerate(model.layers):
         aff = layer.symbolic.affine.detach().cpu().tolist()
         subs = []
         for j in range(layer.out_dim):
             total = sympy.Integer(0)
             for i in range(layer.in_dim):
-                if not relevant[l][i, j]:
+                if not relevant[li][i, j]:
                     continue
                 a, b, c, d = aff[i][j]
                 fn = get_function(layer.symbolic.names[i][j])
                 arg = _affine(nodes[i], a, b)
                 term = sympy.Integer(0) if fn.name == "0" else _affine(fn.sympy(arg), c, 0.0)
                 total = total + term + (_num(d) if d != 0.0 else 0)
-            subs.append(_affine(total, model.subnode_scale[l][j], model.subnode_bias[l][j]))
-        n_sum = model.width[l + 1][0]
+            subs.append(_affine(total, model.subnode_scale[li][j], model.subnode_bias[li][j]))
+        n_sum = model.width[li + 1][0]
         nxt, pos = subs[:n_sum], n_sum
-        for a in model.mult_arity[l + 1]:
+        for a in model.mult_arity[li + 1]:
             nxt.append(sympy.Mul(*subs[pos:pos + a]))
             pos += a
-        nodes = [_affine(e, model.node_scale[l][k], model.node_bias[l][k])
+        nodes = [_affine(e, model.node_scale[li][k], model.node_bias[li][k])
                  for k, e in enumerate(nxt)]
     return nodes
 

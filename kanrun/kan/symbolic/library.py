@@ -17,8 +17,8 @@ tensors of intervals. Complexities follow pykan 0.2.8 (``SYMBOLIC_LIB``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import sympy
 import torch

@@ -61,7 +61,7 @@ def _factors(X, inputs):
     def sum_of(idx, signs, e):
         def build(v, new):
             expr = v[idx[0]] ** e
-            for i, sg in zip(idx[1:], signs[1:]):
+            for i, sg in zip(idx[1:], signs[1:], strict=False):
                 expr = expr + sg * new(1.0) * v[i] ** e
             return expr
         return build
@@ -71,7 +71,7 @@ def _factors(X, inputs):
     shapes += [(triple, (1, 1, 1)) for triple in itertools.combinations(inputs, 3)]
     for idx, signs in shapes:
         for e in (1, 2):
-            base = sum(sg * X[:, i] ** e for i, sg in zip(idx, signs))
+            base = sum(sg * X[:, i] ** e for i, sg in zip(idx, signs, strict=False))
             add((idx, signs, e), base, sum_of(idx, signs, e))
     for j in inputs:
         for e in (1, 2):
@@ -122,7 +122,7 @@ def _value(X, inputs, powers, extra, qs):
             if powers[n] != 0:
                 m = m * np.abs(X[:, i]) ** powers[n] * (np.sign(X[:, i]) if
                                                        _odd(powers[n]) else 1.0)
-        for f, q in zip(extra, qs):
+        for f, q in zip(extra, qs, strict=False):
             m = m * np.exp(q * f[2]) * (np.sign(f[4]) if f[1] == 0 and _odd(q) else 1.0)
         return m
 
@@ -160,7 +160,7 @@ def product_templates(X, y, variables, inputs, top: int = 3, pair_top: int = 2,
         base = _judge(ctx, [], [])
         if base is not None:
             scored.append(base)
-        for f, fs in zip(factors, sub):
+        for f, fs in zip(factors, sub, strict=False):
             item = _judge(ctx, [fs], [f])
             if item is not None:
                 scored.append(item)
@@ -171,7 +171,7 @@ def product_templates(X, y, variables, inputs, top: int = 3, pair_top: int = 2,
         outers += [] if item[3][6] in outers else [item[3][6]]
     seeds = [t for o in outers[:3] for t in [t for t in singles if t[3][6] == o][:pair_top]]
     for _, f1, s1, ctx, sub in seeds:  # forward selection of a second factor
-        for f2, s2 in zip(factors, sub):
+        for f2, s2 in zip(factors, sub, strict=False):
             if f2[0] != f1[0]:
                 item = _judge(ctx, [s1, s2], [f1, f2])
                 if item is not None:
@@ -236,7 +236,7 @@ def _template(variables, inputs, ints, c, powers, extra, qs, name, X) -> Templat
                 expr = expr * v ** int(powers[n])
         elif abs(powers[n]) > 0.02 or i in used:
             expr = expr * v ** new(powers[n], "power")
-    for (_, sign, _, build, _), q in zip(extra, qs):
+    for (_, sign, _, build, _), q in zip(extra, qs, strict=False):
         if sign == 0:
             if q != 0:
                 expr = expr * build(variables, new) ** int(q)

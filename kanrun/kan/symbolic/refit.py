@@ -50,7 +50,7 @@ class Template:
     def substitute(self, values=None, exact: dict | None = None) -> sympy.Expr:
         """The expression with numbers in place of the parameters (``exact``: sympy ones)."""
         values = self.values if values is None else values
-        reps = {p: sympy.Float(float(v), 17) for p, v in zip(self.params, values)}
+        reps = {p: sympy.Float(float(v), 17) for p, v in zip(self.params, values, strict=False)}
         if exact:
             reps.update(exact)
         return self.expr.xreplace(reps)
@@ -123,18 +123,18 @@ def _edge_term(builder, cand, u, absorbed: bool = False):
 def _absorptions(model, choice, relevant):
     """Hidden sum nodes (layer, node) with one outgoing edge whose inner map they take."""
     out = {}
-    for l in range(1, model.depth):
-        n_sum = model.width[l][0]
+    for li in range(1, model.depth):
+        n_sum = model.width[li][0]
         for i in range(n_sum):
-            edges = [e for e in relevant if e[0] == l and e[1] == i]
+            edges = [e for e in relevant if e[0] == li and e[1] == i]
             if len(edges) != 1:
                 continue
-            plain = (float(model.subnode_scale[l - 1][i]) == 1.0
-                     and float(model.node_scale[l - 1][i]) == 1.0
-                     and float(model.node_bias[l - 1][i]) == 0.0)
+            plain = (float(model.subnode_scale[li - 1][i]) == 1.0
+                     and float(model.node_scale[li - 1][i]) == 1.0
+                     and float(model.node_bias[li - 1][i]) == 0.0)
             spec = _absorb(choice[edges[0]])
             if plain and spec is not None and spec[0] != 0:
-                out[(l, i)] = spec
+                out[(li, i)] = spec
     return out
 
 
@@ -148,36 +148,36 @@ def build_template(model, choice: dict, relevant_edges, variables, output: int =
     relevant = set(relevant_edges)
     absorb = _absorptions(model, choice, relevant)
     nodes = list(variables)
-    for l, layer in enumerate(model.layers):
+    for li, layer in enumerate(model.layers):
         subs = []
         for j in range(layer.out_dim):
-            scale_in, shift = absorb.get((l + 1, j), (1.0, 0.0))
+            scale_in, shift = absorb.get((li + 1, j), (1.0, 0.0))
             total, offset, used = sympy.Integer(0), 0.0, False
             for i in range(layer.in_dim):
-                if (l, i, j) not in relevant:
+                if (li, i, j) not in relevant:
                     continue
-                cand = choice[(l, i, j)]
+                cand = choice[(li, i, j)]
                 if scale_in != 1.0:
                     a, b, c, d = cand.params
                     cand = replace(cand, params=(a, b, c * scale_in, d * scale_in))
-                term, d = _edge_term(builder, cand, nodes[i], (l, i) in absorb)
+                term, d = _edge_term(builder, cand, nodes[i], (li, i) in absorb)
                 total, offset, used = total + term, offset + d, True
-            scale = float(model.subnode_scale[l][j])
-            bias = float(model.subnode_bias[l][j])
+            scale = float(model.subnode_scale[li][j])
+            bias = float(model.subnode_bias[li][j])
             if used:
                 total = (total if scale == 1.0 else scale * total) + builder.new(
                     scale * offset + bias * scale_in + shift)
             else:
                 total = sympy.Float(bias) if bias else sympy.Integer(0)
             subs.append(total)
-        n_sum = model.width[l + 1][0]
+        n_sum = model.width[li + 1][0]
         nxt, pos = subs[:n_sum], n_sum
-        for arity in model.mult_arity[l + 1]:
+        for arity in model.mult_arity[li + 1]:
             nxt.append(sympy.Mul(*subs[pos:pos + arity]))
             pos += arity
         nodes = []
         for k, e in enumerate(nxt):
-            s, b = float(model.node_scale[l][k]), float(model.node_bias[l][k])
+            s, b = float(model.node_scale[li][k]), float(model.node_bias[li][k])
             nodes.append(e if (s == 1.0 and b == 0.0) else s * e + b)
     return Template(nodes[output], list(variables),
                     builder.params, np.array(builder.values, dtype=np.float64), builder.kinds)

@@ -78,7 +78,7 @@ def _relevant(model):
     from .export import _relevant as relevant_mask
 
     masks, _ = relevant_mask(model)
-    return [(l, i, j) for l, m in enumerate(masks) for i, j in m.nonzero().tolist()]
+    return [(li, i, j) for li, m in enumerate(masks) for i, j in m.nonzero().tolist()]
 
 
 def _state_key(state, order):
@@ -100,7 +100,8 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
     ``x_test, y_test``: points to report each formula's test error on.
     ``seconds`` bounds the beam search, ``snap_seconds`` the snapping of each of the
     best ``snap_top`` combinations and of the ``product_top`` best whole-formula candidates
-    (product of powers, :mod:`.products`) (soft limits).
+    (product of powers, :mod:`.products`) (soft limits); ``product_top=0`` leaves the
+    data-driven templates of :mod:`.products` out (the network's structure alone).
     ``digits``: the fewest significant digits kept in a decimal constant of the final
     form (more where the held-out error needs them).
     """
@@ -125,9 +126,9 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
     cands = edge_candidates(model, xt, lib=lib, topk=topk, edges=strong) if strong else []
     result.candidates = cands
     options = {ec.edge: [c for c in ec.candidates if c.name != SPLINE] for ec in cands}
-    for l, i, j in weak:
-        mean = float(records[l]["edges"][:, i, j].mean())
-        options[(l, i, j)] = [Candidate("0", (1.0, 0.0, 1.0, mean), 0.0, 0.0)]
+    for li, i, j in weak:
+        mean = float(records[li]["edges"][:, i, j].mean())
+        options[(li, i, j)] = [Candidate("0", (1.0, 0.0, 1.0, mean), 0.0, 0.0)]
     if any(not v for v in options.values()):
         front.notes.append("an edge has no symbolic candidate; no formula")
         result.seconds = time.monotonic() - t0
@@ -182,11 +183,11 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
         beam = sorted(unique.values(), key=rank)[:beam_width]
     finals = sorted((v for v in cache.values() if v is not None), key=lambda v: v[0])
     best_items = finals[: max(1, snap_top)]
-    inputs = sorted({i for l, i, _ in strong if l == 0})
-    products = [p for p in [_monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt)]
-                + _products(Xf, Yf, Xv, Yv, variables, X.shape[1], front, t0, Xt, Yt)
-                if p is not None]
-    products.sort(key=lambda v: v[0])
+    inputs = sorted({i for li, i, _ in strong if li == 0})
+    products = [_monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt)]
+    if product_top > 0:  # 0: only the network's own structure (and its inputs' monomial)
+        products += _products(Xf, Yf, Xv, Yv, variables, X.shape[1], front, t0, Xt, Yt)
+    products = sorted((p for p in products if p is not None), key=lambda v: v[0])
     best_items[:0] = products[:max(1, product_top)]
     if best_items:
         result.choice = best_items[0][6]
