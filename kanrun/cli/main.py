@@ -23,8 +23,8 @@ COMMANDS = {
                False),
     "figure": ("kanrun.cli.figure", "regenerate a KAN-paper figure (kanrun figure --list)",
                False),
-    "benchmark": ("kanrun.cli.benchmark", "run the Feynman benchmark through discovery; "
-                  "recovery table", False),
+    "benchmark": ("kanrun.cli.benchmark", "run the Feynman benchmark or our formula set "
+                  "through discovery; recovery table", False),
 }
 COMPLETION_FLAGS = ("-sc", "--shell-completion")
 
