@@ -24,7 +24,7 @@ STAGE_COLUMNS = ["stage", "width", "n_params", "n_edges", "grid", "train_rmse", 
 STAGES = ["train", "sparsify", "prune", "grid_extend", "auto_symbolic", "fit_symbolic"]
 SHORT = ["+experiment=smoke", "quiet=true"]
 # long enough that a SIGTERM sent once `train` has finished lands inside `sparsify`
-RESUMABLE = [*SHORT, "pipeline.stages.train.steps=8", "regularization.steps=12",
+RESUMABLE = [*SHORT, "pipeline.stages.train.steps=8", "pipeline.stages.sparsify.steps=12",
              "model.width=[2,4,1]"]
 
 
@@ -195,7 +195,8 @@ def test_cfg_job_with_config_dir_and_override(kanrun_cli, tmp_path):
     assert cfg["model"]["width"] == [2, 4, 1] and cfg["model"]["grid"] == 7
     assert cfg["pipeline"]["stages"]["prune"]["edge_th"] == 0.05
     assert cfg["pipeline"]["order"] == STAGES
-    assert cfg["grid"]["grids"] == [10, 20] and cfg["regularization"]["lamb"] == 0.01
+    assert cfg["grid"]["grids"] == [10, 20]
+    assert cfg["pipeline"]["stages"]["sparsify"]["lamb"] == 0.01
     assert not (tmp_path / "outputs").exists()  # --cfg runs nothing
 
 
