@@ -268,6 +268,35 @@ def test_resume_with_a_damaged_state_is_a_clear_error(kanrun_cli, tmp_path):
     assert "resume it" not in proc.stderr
 
 
+def test_old_regularization_spelling_runs_and_resumes(kanrun_cli, tmp_path):
+    """`regularization.KEY` (the sparsify stage's settings before pipeline.stages.sparsify)
+    still works on the command line, and a run folder saved with it resumes."""
+    run_dir = tmp_path / "run"
+    proc = kanrun_cli("train", *SHORT, "pipeline.order=[train,sparsify]",
+                      "regularization.steps=5", "regularization.lamb=0.05",
+                      f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "regularization" not in proc.stderr.replace(str(tmp_path), "")  # no warning
+    config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    sparsify = config["pipeline"]["stages"]["sparsify"]
+    assert (sparsify["steps"], sparsify["lamb"]) == (5, 0.05)
+    reference = {name: without_seconds(read_csv(run_dir / name)[1])
+                 for name in ("losses.csv", "stages.csv")}
+    # the same folder as an older kanrun wrote it, interrupted after `train`
+    config["regularization"] = config["pipeline"]["stages"].pop("sparsify")
+    (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    state = json.loads((run_dir / "state.json").read_text())
+    state["done"] = state["done"][:1]
+    (run_dir / "state.json").write_text(json.dumps(state))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    (run_dir / "metrics.json").write_text(json.dumps({**metrics, "status": "interrupted"}))
+    proc = kanrun_cli("resume", run_dir, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "resuming after stage train" in proc.stderr
+    for name, rows in reference.items():
+        assert without_seconds(read_csv(run_dir / name)[1]) == rows, name
+
+
 def test_nan_loss_fails_the_run_and_keeps_the_last_good_model(kanrun_cli, tmp_path):
     run_dir = tmp_path / "run"
     proc = kanrun_cli("train", *SHORT, "pipeline.stages.train.optimizer=Adam",
