@@ -227,6 +227,9 @@ BAD_INPUT = {
     "misspelled key": (["model.gird=3"], "unknown config key 'model.gird'. Did you mean "
                        "'model.grid'?"),
     "added misspelled key": (["+model.widht=5"], "Did you mean 'model.width'?"),
+    "misspelled old sparsify key": (["regularization.lamdb=1"], "unknown config key "
+                                    "'pipeline.stages.sparsify.lamdb'. Did you mean "
+                                    "'pipeline.stages.sparsify.lamb'?"),
     "no threads": (["num_threads=0"], "num_threads must be at least 1, got 0"),
     "pole in the ranges": (["dataset=formula", "dataset.expr=1/x1", "dataset.ranges={x1:[-1,1]}"],
                            "has a pole inside dataset.ranges"),
