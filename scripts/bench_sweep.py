@@ -26,7 +26,7 @@ def sweep(out: Path, runs: int, steps: int, launcher: list[str]) -> tuple[float,
         sys.executable, "-m", "kanrun", "train", "-m", "+experiment=smoke", *launcher,
         f"seed={','.join(str(s) for s in range(runs))}", "num_threads=1", "quiet=true",
         "dataset.n_train=1000", "dataset.n_test=1000",
-        f"pipeline.stages.train.steps={steps}", f"regularization.steps={steps // 2}",
+        f"pipeline.stages.train.steps={steps}", f"pipeline.stages.sparsify.steps={steps // 2}",
         f"hydra.sweep.dir={out}",
     ]
     start = time.perf_counter()

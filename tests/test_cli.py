@@ -24,7 +24,7 @@ STAGE_COLUMNS = ["stage", "width", "n_params", "n_edges", "grid", "train_rmse", 
 STAGES = ["train", "sparsify", "prune", "grid_extend", "auto_symbolic", "fit_symbolic"]
 SHORT = ["+experiment=smoke", "quiet=true"]
 # long enough that a SIGTERM sent once `train` has finished lands inside `sparsify`
-RESUMABLE = [*SHORT, "pipeline.stages.train.steps=8", "regularization.steps=12",
+RESUMABLE = [*SHORT, "pipeline.stages.train.steps=8", "pipeline.stages.sparsify.steps=12",
              "model.width=[2,4,1]"]
 
 
@@ -195,7 +195,8 @@ def test_cfg_job_with_config_dir_and_override(kanrun_cli, tmp_path):
     assert cfg["model"]["width"] == [2, 4, 1] and cfg["model"]["grid"] == 7
     assert cfg["pipeline"]["stages"]["prune"]["edge_th"] == 0.05
     assert cfg["pipeline"]["order"] == STAGES
-    assert cfg["grid"]["grids"] == [10, 20] and cfg["regularization"]["lamb"] == 0.01
+    assert cfg["grid"]["grids"] == [10, 20]
+    assert cfg["pipeline"]["stages"]["sparsify"]["lamb"] == 0.01
     assert not (tmp_path / "outputs").exists()  # --cfg runs nothing
 
 
@@ -226,6 +227,9 @@ BAD_INPUT = {
     "misspelled key": (["model.gird=3"], "unknown config key 'model.gird'. Did you mean "
                        "'model.grid'?"),
     "added misspelled key": (["+model.widht=5"], "Did you mean 'model.width'?"),
+    "misspelled old sparsify key": (["regularization.lamdb=1"], "unknown config key "
+                                    "'pipeline.stages.sparsify.lamdb'. Did you mean "
+                                    "'pipeline.stages.sparsify.lamb'?"),
     "no threads": (["num_threads=0"], "num_threads must be at least 1, got 0"),
     "pole in the ranges": (["dataset=formula", "dataset.expr=1/x1", "dataset.ranges={x1:[-1,1]}"],
                            "has a pole inside dataset.ranges"),
@@ -265,6 +269,35 @@ def test_resume_with_a_damaged_state_is_a_clear_error(kanrun_cli, tmp_path):
     assert proc.returncode == 2
     assert "state.json is damaged" in proc.stderr and "Traceback" not in proc.stderr
     assert "resume it" not in proc.stderr
+
+
+def test_old_regularization_spelling_runs_and_resumes(kanrun_cli, tmp_path):
+    """`regularization.KEY` (the sparsify stage's settings before pipeline.stages.sparsify)
+    still works on the command line, and a run folder saved with it resumes."""
+    run_dir = tmp_path / "run"
+    proc = kanrun_cli("train", *SHORT, "pipeline.order=[train,sparsify]",
+                      "regularization.steps=5", "regularization.lamb=0.05",
+                      f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "regularization" not in proc.stderr.replace(str(tmp_path), "")  # no warning
+    config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    sparsify = config["pipeline"]["stages"]["sparsify"]
+    assert (sparsify["steps"], sparsify["lamb"]) == (5, 0.05)
+    reference = {name: without_seconds(read_csv(run_dir / name)[1])
+                 for name in ("losses.csv", "stages.csv")}
+    # the same folder as an older kanrun wrote it, interrupted after `train`
+    config["regularization"] = config["pipeline"]["stages"].pop("sparsify")
+    (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    state = json.loads((run_dir / "state.json").read_text())
+    state["done"] = state["done"][:1]
+    (run_dir / "state.json").write_text(json.dumps(state))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    (run_dir / "metrics.json").write_text(json.dumps({**metrics, "status": "interrupted"}))
+    proc = kanrun_cli("resume", run_dir, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "resuming after stage train" in proc.stderr
+    for name, rows in reference.items():
+        assert without_seconds(read_csv(run_dir / name)[1]) == rows, name
 
 
 def test_nan_loss_fails_the_run_and_keeps_the_last_good_model(kanrun_cli, tmp_path):

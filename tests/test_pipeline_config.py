@@ -9,6 +9,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
+from kanrun.cli.train import translate_old_keys, unknown_override
 from kanrun.data import DatasetError
 from kanrun.pipeline import RunConfig, RunConfigError, check_config, prepare, register_configs
 from kanrun.pipeline.execute import to_run_config
@@ -39,7 +40,7 @@ def test_default_config_is_the_embedded_hellokan_run():
     assert cfg.dataset.name == "toy" and cfg.dataset.function == "hellokan"
     assert cfg.model.width is None and cfg.model.grid == 5  # the data give the shape's ends
     assert cfg.pipeline.order == list(STAGE_NAMES)
-    assert cfg.grid.grids == [10, 20] and cfg.regularization.lamb == 0.01
+    assert cfg.grid.grids == [10, 20] and cfg.pipeline.stages.sparsify.lamb == 0.01
     assert cfg.seed == 0 and cfg.num_threads == 1 and cfg.quiet is False
     assert composed("+experiment=default") == cfg
 
@@ -80,9 +81,43 @@ def test_every_group_option_passes_the_checks(group):
 
 def test_experiment_values_override_groups():
     cfg = composed("+experiment=hellokan")
-    assert cfg.model.grid == 3 and cfg.regularization.lamb == 0.001
+    assert cfg.model.grid == 3 and cfg.pipeline.stages.sparsify.lamb == 0.001
     assert cfg.pipeline.stages.auto_symbolic.lib[:2] == ["x", "x^2"]
     assert composed("+experiment=hellokan", "model.grid=4").model.grid == 4
+
+
+def test_regularization_presets_set_the_sparsify_stage():
+    assert composed("regularization=strong").pipeline.stages.sparsify.lamb == 0.1
+    assert composed("regularization=weak").pipeline.stages.sparsify.lamb == 0.001
+    strong = composed("regularization=strong", "pipeline.stages.sparsify.steps=7")
+    assert (strong.pipeline.stages.sparsify.steps, strong.pipeline.stages.sparsify.lamb) == (7, 0.1)
+
+
+def test_old_regularization_overrides_are_rewritten_to_the_stage_key():
+    argv = ["-m", "regularization.lamb=0.01,0.1", "+regularization.steps=3",
+            "++regularization.lamb_l1=2", "~regularization.lr", "regularization=strong",
+            "--cfg", "job", "hydra.run.dir=regularization.x"]
+    assert translate_old_keys(argv) == [
+        "-m", "pipeline.stages.sparsify.lamb=0.01,0.1", "+pipeline.stages.sparsify.steps=3",
+        "++pipeline.stages.sparsify.lamb_l1=2", "~pipeline.stages.sparsify.lr",
+        "regularization=strong", "--cfg", "job", "hydra.run.dir=regularization.x"]
+    cfg = composed(*translate_old_keys(["regularization=strong", "regularization.steps=9"]))
+    assert cfg.pipeline.stages.sparsify.steps == 9 and cfg.pipeline.stages.sparsify.lamb == 0.1
+    assert unknown_override(["regularization=weak"]) is None  # a preset group, not a key
+    assert "'pipeline.stages.sparsify.lamb'" in unknown_override(
+        translate_old_keys(["regularization.lamdb=1"]))
+
+
+def test_a_saved_config_with_the_old_regularization_node_still_runs():
+    saved = OmegaConf.create({"regularization": {"lamb": 0.2, "steps": 4},
+                              "pipeline": {"stages": {"sparsify": {"lamb": 0.01, "lr": 0.5}}},
+                              "model": {"width": [2, 3, 1], "seed": "${seed}"}, "seed": 3})
+    cfg = to_run_config(saved)
+    sparsify = cfg.pipeline.stages.sparsify
+    assert (sparsify.lamb, sparsify.steps, sparsify.lr) == (0.2, 4, 0.5)
+    assert cfg.model.seed == 3
+    with pytest.raises(RunConfigError, match="pipeline.stages.sparsify.lamdb"):
+        to_run_config(OmegaConf.create({"regularization": {"lamdb": 0.2}}))
 
 
 def test_dataset_ranges_override_with_integers():
@@ -144,16 +179,17 @@ def test_grid_schedule_is_ignored_without_grid_extend():
 
 def test_fit_settings_are_checked_per_stage():
     cfg = _small()
-    cfg.regularization.optimizer = "SGD"
-    with pytest.raises(RunConfigError, match="regularization.optimizer must be one of LBFGS"):
+    cfg.pipeline.stages.sparsify.optimizer = "SGD"
+    message = "pipeline.stages.sparsify.optimizer must be one of LBFGS"
+    with pytest.raises(RunConfigError, match=message):
         check_config(cfg)
     cfg = _small()
     cfg.pipeline.stages.fit_symbolic.lr = -1.0
     with pytest.raises(RunConfigError, match="pipeline.stages.fit_symbolic.lr"):
         check_config(cfg)
     cfg = _small()
-    cfg.regularization.lamb = -0.1
-    with pytest.raises(RunConfigError, match="regularization.lamb must be"):
+    cfg.pipeline.stages.sparsify.lamb = -0.1
+    with pytest.raises(RunConfigError, match="pipeline.stages.sparsify.lamb must be"):
         check_config(cfg)
 
 

@@ -12,7 +12,7 @@ from kanrun.pipeline.describe import edge_counts, spline_edges, summary, width_t
 from kanrun.pipeline.schema import (
     FitSymbolicStage,
     GridConfig,
-    RegularizationConfig,
+    SparsifyStage,
     TrainStage,
 )
 from kanrun.pipeline.stages import STAGES, StageData, stage_settings
@@ -55,7 +55,7 @@ def test_train_returns_a_trained_copy_and_one_row_per_step(data):
 
 
 def test_sparsify_reports_the_penalty(data):
-    _, rows = STAGES["sparsify"](tiny(), stage_data(data), RegularizationConfig(steps=2))
+    _, rows = STAGES["sparsify"](tiny(), stage_data(data), SparsifyStage(steps=2))
     assert len(rows) == 2 and all(r["reg"] > 0 for r in rows)
 
 
@@ -92,7 +92,7 @@ def test_on_step_can_stop_a_stage_between_steps(data):
 
 def test_settings_come_from_the_stage_groups():
     cfg = RunConfig()
-    assert stage_settings(cfg, "sparsify") is cfg.regularization
+    assert stage_settings(cfg, "sparsify") is cfg.pipeline.stages.sparsify
     assert stage_settings(cfg, "grid_extend") is cfg.grid
     assert stage_settings(cfg, "prune") is cfg.pipeline.stages.prune
     assert list(STAGES) == cfg.pipeline.order

@@ -22,7 +22,7 @@ import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
-TINY = ["pipeline.stages.train.steps=2", "regularization.steps=2", "grid.steps=2",
+TINY = ["pipeline.stages.train.steps=2", "pipeline.stages.sparsify.steps=2", "grid.steps=2",
         "pipeline.stages.fit_symbolic.steps=2", "dataset.n_train=64", "dataset.n_test=64",
         "pipeline.plots=false", "pipeline.recovery_seconds=2"]
 

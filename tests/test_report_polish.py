@@ -7,6 +7,7 @@ import math
 import pandas as pd
 
 from kanrun.pipeline.plots import loss_figure
+from kanrun.report.runs import parse_overrides
 from kanrun.report.tables import format_cell, recovery_rows
 
 
@@ -56,3 +57,10 @@ def test_loss_plot_labels_marks_and_plain_ticks():
     labels = _tick_labels(fig)
     assert labels and not any("times" in s or "^" in s for s in labels), labels
     assert loss_figure(loss, stages).axes[0].get_ylabel() == "RMSE"
+
+
+def test_old_runs_swept_regularization_keys_read_as_the_stage_key():
+    assert parse_overrides(["regularization.lamb=0.1", "+regularization.steps=3",
+                            "regularization=strong", "model.grid=5"]) == {
+        "pipeline.stages.sparsify.lamb": "0.1", "+pipeline.stages.sparsify.steps": "3",
+        "regularization": "strong", "model.grid": "5"}

@@ -74,5 +74,5 @@ def test_optuna_search_resumes_from_its_sqlite_file(kanrun_cli, tmp_path: Path):
     assert best["best_value"] == pytest.approx(min(values))
     table, _ = _summary(kanrun_cli, tmp_path / "*", tmp_path)
     assert len(table) == 4 and (table["status"] == "completed").all()
-    assert {"regularization.lamb", "model.grid"} <= set(table.columns)
+    assert {"pipeline.stages.sparsify.lamb", "model.grid"} <= set(table.columns)
     assert sorted(table["test_rmse"]) == pytest.approx(sorted(values), rel=1e-6)

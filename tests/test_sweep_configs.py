@@ -58,4 +58,4 @@ def test_optuna_preset_minimizes_with_sqlite_storage():
     assert sweeper._target_.endswith("OptunaSweeper")
     assert sweeper.direction == "minimize" and sweeper.storage.startswith("sqlite:///")
     assert sweeper.max_failure_rate == 1.0
-    assert set(sweeper.params) == {"regularization.lamb", "model.grid"}
+    assert set(sweeper.params) == {"pipeline.stages.sparsify.lamb", "model.grid"}

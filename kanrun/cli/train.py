@@ -63,6 +63,37 @@ class SweepFailures(Callback):
 _app = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=CONFIG_NAME)(_task)
 
 
+VALUE_FLAGS = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
+               "-p", "--package", "-c", "--cfg", "-i", "--info", "--experimental-rerun"}
+
+
+def _override_positions(argv: list[str]) -> list[int]:
+    """Indices of the words of ``argv`` that are overrides (``key=value``, ``+key=value``,
+    ``~key``), not flags nor a flag's value."""
+    return [i for i, (before, word) in enumerate(zip([None, *argv], argv, strict=False))
+            if before not in VALUE_FLAGS and not word.startswith("-")
+            and ("=" in word or word.startswith("~"))]
+
+
+def translate_old_keys(argv: list[str]) -> list[str]:
+    """``argv`` with the old spelling ``regularization.KEY`` of the sparsify stage's settings
+    rewritten to ``pipeline.stages.sparsify.KEY`` (see kanrun.pipeline.legacy)."""
+    from kanrun.pipeline.legacy import translate_override
+
+    words = list(argv)
+    if {"-sc", "--shell-completion"} & set(words):
+        return words
+    for i in _override_positions(words):
+        words[i] = translate_override(words[i])
+    return words
+
+
+def _is_group(name: str) -> bool:
+    from importlib.resources import files
+
+    return (files("kanrun.configs") / name).is_dir()
+
+
 def unknown_override(argv: list[str]) -> str | None:
     """Our message for a plain override of a key the schema lacks (``model.widht=5``).
 
@@ -73,13 +104,12 @@ def unknown_override(argv: list[str]) -> str | None:
 
     if {"-sc", "--shell-completion"} & set(argv):
         return None
-    value_flags = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
-                   "-p", "--package", "-c", "--cfg", "-i", "--info", "--experimental-rerun"}
-    for before, word in zip([None, *argv], argv, strict=False):
-        if before in value_flags:
-            continue
+    for i in _override_positions(argv):
+        word = argv[i]
         key, eq, _ = word.partition("=")
-        if not eq or word.startswith(("-", "+", "~")) or "/" in key or key.startswith("hydra"):
+        if not eq or word.startswith(("+", "~")) or "/" in key or key.startswith("hydra"):
+            continue
+        if "." not in key and _is_group(key):  # a preset group: regularization=strong
             continue
         nested: dict = {}
         node = nested
@@ -100,6 +130,7 @@ def main(argv: list[str]) -> int:
     """Run the Hydra app on ``argv`` (the words after `kanrun train`)."""
     from kanrun.pipeline import register_configs
 
+    argv = translate_old_keys(argv)
     message = unknown_override(argv)
     if message:
         print(message, file=sys.stderr)

@@ -17,13 +17,14 @@ def pipeline_job(job: dict) -> dict:
 
     from kanrun.pipeline import register_configs
     from kanrun.pipeline.execute import execute
+    from kanrun.pipeline.legacy import translate_override
 
     run_dir = Path(job["run_dir"])
     if run_dir.exists():  # a run that stopped half-way: start it again
         shutil.rmtree(run_dir)
     register_configs()
     with initialize_config_module(config_module="kanrun.configs", version_base="1.3"):
-        cfg = compose("train", overrides=list(job["overrides"]))
+        cfg = compose("train", overrides=[translate_override(o) for o in job["overrides"]])
     OmegaConf.update(cfg, "dataset", job["dataset"], merge=True)
     log = io.StringIO()
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):

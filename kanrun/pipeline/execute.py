@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from . import legacy
 from .display import make_display
 from .errors import RunConfigError
 from .runner import run_pipeline
@@ -32,6 +33,9 @@ def full_error() -> bool:
 def to_run_config(node):
     """A DictConfig (composed by Hydra or read from a run folder) -> a typed RunConfig."""
     values = OmegaConf.to_container(node, resolve=False) if OmegaConf.is_config(node) else node
+    upgraded = legacy.upgrade(values)  # a run folder saved with a `regularization:` node
+    if upgraded is not values:
+        node = values = upgraded
     unknown = unknown_keys({k: v for k, v in values.items() if k != "hydra"})
     if unknown:
         key, close = unknown[0]

@@ -186,7 +186,7 @@ class Runner:
             self.display.note(quality.worse_message(worse, metric), logging.WARNING)
         if row["n_edges"] == 0:
             self.display.note(f"after {name} the network has no edges left: lower "
-                              f"regularization.lamb or pipeline.stages.prune.edge_th",
+                              f"pipeline.stages.sparsify.lamb or pipeline.stages.prune.edge_th",
                               logging.WARNING)
         self.record.mark_done(row, f"checkpoints/{name}.pt", self.clock())
         if self.cfg.pipeline.plots:

@@ -10,8 +10,9 @@ Layout of the composed config::
     dataset         kanrun.data.DatasetConfig (group `dataset`)
     model           ModelConfig               (group `model`)
     grid            GridConfig                (group `grid`: the grid_extend schedule)
-    regularization  RegularizationConfig      (group `regularization`: the sparsify stage)
-    pipeline        PipelineConfig            (group `pipeline`: stage order + settings)
+    pipeline        PipelineConfig            (group `pipeline`: stage order + settings;
+                                               pipeline.stages.sparsify is set by the
+                                               preset group `regularization`)
     seed, num_threads, dtype, quiet           (global keys)
 """
 
@@ -92,8 +93,9 @@ class TrainStage(FitSettings):
 
 
 @dataclass
-class RegularizationConfig(FitSettings):
-    """`sparsify`: fit with the L1 + entropy penalty so pruning has something to cut."""
+class SparsifyStage(FitSettings):
+    """`sparsify`: fit with the L1 + entropy penalty so pruning has something to cut
+    (presets: regularization=weak|default|strong)."""
 
     steps: int = 30
     lamb: float = 0.01
@@ -143,9 +145,10 @@ class FitSymbolicStage(FitSettings):
 
 @dataclass
 class StagesConfig:
-    """Settings of the stages without a group of their own (`pipeline.stages.NAME.KEY`)."""
+    """Settings of the stages but grid_extend (`pipeline.stages.NAME.KEY`)."""
 
     train: TrainStage = field(default_factory=TrainStage)
+    sparsify: SparsifyStage = field(default_factory=SparsifyStage)
     prune: PruneStage = field(default_factory=PruneStage)
     auto_symbolic: AutoSymbolicStage = field(default_factory=AutoSymbolicStage)
     fit_symbolic: FitSymbolicStage = field(default_factory=FitSymbolicStage)
@@ -225,7 +228,6 @@ class RunConfig:
     dataset: DatasetSchema = field(default_factory=DatasetSchema)  # type: ignore[valid-type]
     model: ModelConfig = field(default_factory=ModelConfig)  # type: ignore[valid-type]
     grid: GridConfig = field(default_factory=GridConfig)
-    regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     seed: int = 0  # model initialization and minibatch order (dataset.seed draws the data)
     num_threads: int = 1  # torch.set_num_threads

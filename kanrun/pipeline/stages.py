@@ -25,7 +25,7 @@ from .schema import (
     FitSymbolicStage,
     GridConfig,
     PruneStage,
-    RegularizationConfig,
+    SparsifyStage,
     TrainStage,
 )
 
@@ -79,7 +79,7 @@ def train(model, data: StageData, cfg: TrainStage):
     return model, data.fit(model, cfg)
 
 
-def sparsify(model, data: StageData, cfg: RegularizationConfig):
+def sparsify(model, data: StageData, cfg: SparsifyStage):
     """Fit with the L1 + entropy penalty on the edge scales."""
     model = copy.deepcopy(model)
     rows = data.fit(model, cfg, lamb=cfg.lamb, lamb_l1=cfg.lamb_l1,
@@ -156,8 +156,6 @@ STAGES = {
 
 def stage_settings(cfg, name: str):
     """The settings object a stage reads from the run config."""
-    if name == "sparsify":
-        return cfg.regularization
     if name == "grid_extend":
         return cfg.grid
     return getattr(cfg.pipeline.stages, name)

@@ -45,15 +45,14 @@ def check_config(cfg: RunConfig) -> None:
     stages = cfg.pipeline.stages
     fits = {
         "pipeline.stages.train": stages.train,
-        "regularization": cfg.regularization,
+        "pipeline.stages.sparsify": stages.sparsify,
         "grid": cfg.grid,
         "pipeline.stages.fit_symbolic": stages.fit_symbolic,
     }
     for where, settings in fits.items():
         _check_fit(where, settings)
-    reg = cfg.regularization
     for key in ("lamb", "lamb_l1", "lamb_entropy", "lamb_coef", "lamb_coefdiff"):
-        _non_negative(f"regularization.{key}", getattr(reg, key))
+        _non_negative(f"pipeline.stages.sparsify.{key}", getattr(stages.sparsify, key))
     _non_negative("pipeline.stages.prune.node_th", stages.prune.node_th)
     _non_negative("pipeline.stages.prune.edge_th", stages.prune.edge_th)
     weight = stages.auto_symbolic.weight_simple

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from kanrun.pipeline.artifacts import read_stage_rows
+from kanrun.pipeline.legacy import translate_override
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +121,13 @@ def _shape_text(width: Any) -> str | None:
 
 
 def parse_overrides(overrides: Any) -> dict[str, str]:
-    """``["a.b=1", "+experiment=x"]`` -> ``{"a.b": "1", "+experiment": "x"}`` (kept as text)."""
+    """``["a.b=1", "+experiment=x"]`` -> ``{"a.b": "1", "+experiment": "x"}`` (kept as text;
+    an old run's ``regularization.lamb`` is read as ``pipeline.stages.sparsify.lamb``)."""
     result: dict[str, str] = {}
     if not isinstance(overrides, list):
         return result
     for item in overrides:
-        key, sep, value = str(item).partition("=")
+        key, sep, value = translate_override(str(item)).partition("=")
         key = key.lstrip("~")
         if sep and key.lstrip("+") not in IGNORED_OVERRIDES:
             result[key.lstrip("+") if key.startswith("++") else key] = value
