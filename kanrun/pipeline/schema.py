@@ -158,7 +158,7 @@ class StagesConfig:
 class DiscoverSettings:
     """`discover` (pipeline=discover, or no model.width): search the formula from the data."""
 
-    budget: float = 60.0  # seconds per run (split over the outputs); the best so far is kept
+    budget: float = 60.0  # CPU seconds per run (split over the outputs); the best so far is kept
     snap: bool = True  # snap constants to simple values when the holdout error allows
     kan: bool = False  # with time left and nothing exact: the smallest fitting KAN, auto_symbolic
 
