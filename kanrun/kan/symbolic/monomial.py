@@ -11,9 +11,8 @@ power of a negative number is not real).
 from __future__ import annotations
 
 import numpy as np
-import sympy
 
-from .refit import Template
+from .refit import ParamBuilder, Template
 
 
 def monomial_template(X, y, variables, inputs) -> Template | None:
@@ -33,14 +32,8 @@ def monomial_template(X, y, variables, inputs) -> Template | None:
     A = np.stack([np.ones(ok.sum())] + [np.log(c[ok]) for c in cols], 1)
     coef, *_ = np.linalg.lstsq(A, np.log(ay[ok]), rcond=None)
     sign = 1.0 if np.median(y) >= 0 else -1.0
-    params, values, kinds = [], [], []
-
-    def new(value, kind="coef"):
-        sym = sympy.Symbol(f"k{len(params)}")
-        params.append(sym)
-        values.append(float(value))
-        kinds.append(kind)
-        return sym
+    builder = ParamBuilder()
+    new = builder.new
 
     expr = new(sign * np.exp(coef[0]))
     for k, i in enumerate(inputs):
@@ -53,7 +46,7 @@ def monomial_template(X, y, variables, inputs) -> Template | None:
             if n != 0:
                 expr = expr * v ** n
     expr = expr + new(0.0)
-    return Template(expr, list(variables), params, np.array(values), kinds)
+    return builder.template(expr, variables)
 
 
 __all__ = ["monomial_template"]

@@ -26,7 +26,7 @@ import math
 import numpy as np
 import sympy
 
-from .refit import Template
+from .refit import ParamBuilder, Template
 
 # outer function f: (name, inverse applied to y, domain test on y, sympy f)
 OUTERS = [
@@ -218,14 +218,8 @@ def _outer_error(name, pred_h, y, y_scale) -> float:
 
 
 def _template(variables, inputs, ints, c, powers, extra, qs, name, X) -> Template:
-    params, values, kinds = [], [], []
-
-    def new(value, kind="coef"):
-        sym = sympy.Symbol(f"k{len(params)}")
-        params.append(sym)
-        values.append(float(value))
-        kinds.append(kind)
-        return sym
+    builder = ParamBuilder()
+    new = builder.new
 
     used = {i for f in extra for i in f[0][0]}
     expr = new(c)
@@ -247,7 +241,7 @@ def _template(variables, inputs, ints, c, powers, extra, qs, name, X) -> Templat
     if outer is not None:
         expr = new(1.0) * outer(expr)
     expr = expr + new({"1+": 1.0, "-1+": -1.0}.get(name, 0.0))
-    return Template(expr, list(variables), params, np.array(values), kinds)
+    return builder.template(expr, variables)
 
 
 __all__ = ["product_templates", "OUTERS"]

@@ -56,16 +56,22 @@ class Template:
         return self.expr.xreplace(reps)
 
 
-class _Builder:
+class ParamBuilder:
+    """Makes a template's free constants ``k0, k1, ...`` with their start values."""
+
     def __init__(self):
         self.params, self.values, self.kinds = [], [], []
 
     def new(self, value, kind="coef"):
+        """A new constant starting at ``value`` (kind "coef" or "power")."""
         sym = sympy.Symbol(f"k{len(self.params)}")
         self.params.append(sym)
         self.values.append(float(value))
         self.kinds.append(kind)
         return sym
+
+    def template(self, expr, variables) -> Template:
+        return Template(expr, list(variables), self.params, np.array(self.values), self.kinds)
 
 
 def _absorb(cand):
@@ -144,7 +150,7 @@ def build_template(model, choice: dict, relevant_edges, variables, output: int =
     ``relevant_edges``: the edges that reach an output (others are left out). Scales and
     shifts that a hidden node and its single outgoing edge could both carry are kept once.
     """
-    builder = _Builder()
+    builder = ParamBuilder()
     relevant = set(relevant_edges)
     absorb = _absorptions(model, choice, relevant)
     nodes = list(variables)
