@@ -195,7 +195,7 @@ def test_cfg_job_with_config_dir_and_override(kanrun_cli, tmp_path):
     assert cfg["model"]["width"] == [2, 4, 1] and cfg["model"]["grid"] == 7
     assert cfg["pipeline"]["stages"]["prune"]["edge_th"] == 0.05
     assert cfg["pipeline"]["order"] == STAGES
-    assert cfg["grid"]["grids"] == [10, 20]
+    assert cfg["pipeline"]["stages"]["grid_extend"]["grids"] == [10, 20]
     assert cfg["pipeline"]["stages"]["sparsify"]["lamb"] == 0.01
     assert not (tmp_path / "outputs").exists()  # --cfg runs nothing
 
@@ -235,7 +235,8 @@ BAD_INPUT = {
                            "has a pole inside dataset.ranges"),
     "wrong type": (["model.grid=abc"], "could not be converted to Integer"),
     "width vs inputs": (["model.width=[3,5,1]"], "model.width starts with 3 input(s)"),
-    "impossible grid": (["grid.grids=[4,3]"], "grid.grids must grow"),
+    "impossible grid": (["pipeline.stages.grid_extend.grids=[4,3]"],
+                        "pipeline.stages.grid_extend.grids must grow"),
     "formula syntax": (["dataset=formula", "dataset.expr=x1+*x2", "model.width=[2,3,1]"],
                        "x1+*x2"),
     "unknown variable": (["dataset=formula", "dataset.expr=x1+z", "dataset.ranges={x1:[0,1]}",
@@ -287,6 +288,37 @@ def test_old_regularization_spelling_runs_and_resumes(kanrun_cli, tmp_path):
                  for name in ("losses.csv", "stages.csv")}
     # the same folder as an older kanrun wrote it, interrupted after `train`
     config["regularization"] = config["pipeline"]["stages"].pop("sparsify")
+    (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    state = json.loads((run_dir / "state.json").read_text())
+    state["done"] = state["done"][:1]
+    (run_dir / "state.json").write_text(json.dumps(state))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    (run_dir / "metrics.json").write_text(json.dumps({**metrics, "status": "interrupted"}))
+    proc = kanrun_cli("resume", run_dir, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "resuming after stage train" in proc.stderr
+    for name, rows in reference.items():
+        assert without_seconds(read_csv(run_dir / name)[1]) == rows, name
+
+
+def test_old_grid_spelling_runs_and_resumes(kanrun_cli, tmp_path):
+    """`grid.KEY` (the grid_extend stage's settings before pipeline.stages.grid_extend) still
+    works on the command line next to `model.grid`, and a run folder saved with it resumes."""
+    run_dir = tmp_path / "run"
+    proc = kanrun_cli("train", *SHORT, "pipeline.order=[train,grid_extend]", "model.grid=3",
+                      "grid.grids=[5,8]", "grid.steps=3", f"hydra.run.dir={run_dir}",
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    extend = config["pipeline"]["stages"]["grid_extend"]
+    assert (extend["grids"], extend["steps"], config["model"]["grid"]) == ([5, 8], 3, 3)
+    assert "grid" not in config
+    header, losses = read_csv(run_dir / "losses.csv")
+    assert [int(r["grid"]) for r in losses if r["stage"] == "grid_extend"] == [5] * 3 + [8] * 3
+    reference = {name: without_seconds(read_csv(run_dir / name)[1])
+                 for name in ("losses.csv", "stages.csv")}
+    # the same folder as an older kanrun wrote it, interrupted after `train`
+    config["grid"] = config["pipeline"]["stages"].pop("grid_extend")
     (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
     state = json.loads((run_dir / "state.json").read_text())
     state["done"] = state["done"][:1]

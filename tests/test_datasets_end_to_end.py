@@ -28,8 +28,9 @@ def test_dataset_runs_end_to_end(case, kanrun_cli, tmp_path):
     csv = tmp_path / "data.csv"
     _write_csv(csv)
     args = [a.format(csv=csv) for a in CASES[case]]
-    quick = ["pipeline.stages.train.steps=5", "pipeline.stages.sparsify.steps=3", "grid.grids=[8]",
-             "grid.steps=2", "pipeline.stages.fit_symbolic.steps=2", "pipeline.plots=false",
+    quick = ["pipeline.stages.train.steps=5", "pipeline.stages.sparsify.steps=3",
+             "pipeline.stages.grid_extend.grids=[8]", "pipeline.stages.grid_extend.steps=2",
+             "pipeline.stages.fit_symbolic.steps=2", "pipeline.plots=false",
              "quiet=true"]
     if case == "classification":
         quick.append("pipeline.order=[train,sparsify,prune,grid_extend]")

@@ -8,13 +8,14 @@ import sympy
 import torch
 
 from kanrun.pipeline import PlainDisplay, RunConfig, prepare, run_pipeline
-from kanrun.pipeline.schema import DatasetSchema, GridConfig, ModelConfig
+from kanrun.pipeline.schema import DatasetSchema, GridExtendStage, ModelConfig
 
 
 def test_logit_formulas_and_their_accuracy(tmp_path):
     torch.set_num_threads(1)
     cfg = RunConfig(dataset=DatasetSchema(name="classification", n_train=200, n_test=200),
-                    model=ModelConfig(hidden=[2], grid=3), grid=GridConfig(grids=[5], steps=2))
+                    model=ModelConfig(hidden=[2], grid=3))
+    cfg.pipeline.stages.grid_extend = GridExtendStage(grids=[5], steps=2)
     cfg.pipeline.order = ["train", "auto_symbolic", "fit_symbolic"]
     cfg.pipeline.stages.train.steps = 10
     cfg.pipeline.stages.fit_symbolic.steps = 5

@@ -16,9 +16,10 @@ from kanrun.pipeline.execute import to_run_config
 from kanrun.pipeline.schema import (
     STAGE_NAMES,
     DatasetSchema,
-    GridConfig,
+    GridExtendStage,
     ModelConfig,
     PipelineConfig,
+    StagesConfig,
     unknown_keys,
 )
 
@@ -40,7 +41,8 @@ def test_default_config_is_the_embedded_hellokan_run():
     assert cfg.dataset.name == "toy" and cfg.dataset.function == "hellokan"
     assert cfg.model.width is None and cfg.model.grid == 5  # the data give the shape's ends
     assert cfg.pipeline.order == list(STAGE_NAMES)
-    assert cfg.grid.grids == [10, 20] and cfg.pipeline.stages.sparsify.lamb == 0.01
+    assert cfg.pipeline.stages.grid_extend.grids == [10, 20]
+    assert cfg.pipeline.stages.sparsify.lamb == 0.01
     assert cfg.seed == 0 and cfg.num_threads == 1 and cfg.quiet is False
     assert composed("+experiment=default") == cfg
 
@@ -120,6 +122,50 @@ def test_a_saved_config_with_the_old_regularization_node_still_runs():
         to_run_config(OmegaConf.create({"regularization": {"lamdb": 0.2}}))
 
 
+def test_grid_presets_set_the_grid_extend_stage():
+    paper = composed("grid=paper").pipeline.stages.grid_extend
+    assert paper.grids == [10, 20, 50, 100, 200, 500, 1000] and paper.steps == 200
+    assert paper.optimizer == "LBFGS" and paper.update_grid is True  # the rest from default
+    assert composed("grid=none").pipeline.stages.grid_extend.grids == []
+    mixed = composed("grid=paper", "pipeline.stages.grid_extend.steps=7")
+    assert (mixed.pipeline.stages.grid_extend.steps, mixed.pipeline.stages.grid_extend.grids[0]) \
+        == (7, 10)
+    # an experiment's `override /grid: paper`, then its own grids on top
+    extension = composed("+experiment=grid_extension").pipeline.stages.grid_extend
+    assert extension.grids == [5, 10, 20, 50, 100, 200, 500, 1000] and extension.steps == 200
+    assert not hasattr(composed(), "grid")
+
+
+def test_old_grid_overrides_are_rewritten_to_the_stage_key():
+    argv = ["-m", "grid.grids=[3,5],[10,20]", "+grid.steps=3", "++grid.margin=0.05",
+            "~grid.lr", "grid=paper", "model.grid=3", "model.grid_range=[-2,2]",
+            "--cfg", "job", "hydra.run.dir=grid.x"]
+    assert translate_old_keys(argv) == [
+        "-m", "pipeline.stages.grid_extend.grids=[3,5],[10,20]",
+        "+pipeline.stages.grid_extend.steps=3", "++pipeline.stages.grid_extend.margin=0.05",
+        "~pipeline.stages.grid_extend.lr", "grid=paper", "model.grid=3",
+        "model.grid_range=[-2,2]", "--cfg", "job", "hydra.run.dir=grid.x"]
+    cfg = composed(*translate_old_keys(["grid=paper", "grid.steps=9", "grid.grids=[8,16]",
+                                        "model.grid=4"]))
+    extend = cfg.pipeline.stages.grid_extend
+    assert (extend.steps, extend.grids, cfg.model.grid) == (9, [8, 16], 4)
+    assert unknown_override(["grid=none"]) is None  # a preset group, not a key
+    assert "'pipeline.stages.grid_extend.grids'" in unknown_override(
+        translate_old_keys(["grid.gridz=[10]"]))
+
+
+def test_a_saved_config_with_the_old_grid_node_still_runs():
+    saved = OmegaConf.create({"grid": {"grids": [6, 12], "steps": 4},
+                              "pipeline": {"stages": {"grid_extend": {"grids": [10], "lr": 0.5}}},
+                              "model": {"width": [2, 3, 1], "grid": 3}})
+    cfg = to_run_config(saved)
+    extend = cfg.pipeline.stages.grid_extend
+    assert (extend.grids, extend.steps, extend.lr, cfg.model.grid) == ([6, 12], 4, 0.5, 3)
+    check_config(cfg)
+    with pytest.raises(RunConfigError, match="pipeline.stages.grid_extend.gridz"):
+        to_run_config(OmegaConf.create({"grid": {"gridz": [10]}}))
+
+
 def test_dataset_ranges_override_with_integers():
     cfg = composed("dataset=formula", "dataset.ranges={x1:[0,1],x2:[-2,2]}")
     assert cfg.dataset.ranges == {"x1": [0, 1], "x2": [-2, 2]}
@@ -145,6 +191,12 @@ def test_dataset_schema_mirrors_dataset_config():
     assert DatasetSchema().n_train == 1000 and DatasetSchema().name == "toy"
 
 
+def _extend(grids: list[int], **pipeline) -> PipelineConfig:
+    """The default pipeline with the grid_extend stage's schedule ``grids``."""
+    stages = StagesConfig(grid_extend=GridExtendStage(grids=grids))
+    return PipelineConfig(stages=stages, **pipeline)
+
+
 def _small() -> RunConfig:
     return RunConfig(dataset=DatasetSchema(n_train=50, n_test=50),
                      model=ModelConfig(width=[2, 3, 1], grid=3))
@@ -154,9 +206,10 @@ def _small() -> RunConfig:
     ({"pipeline": PipelineConfig(order=["train", "prun"])}, "Did you mean 'prune'"),
     ({"pipeline": PipelineConfig(order=["train", "train"])}, "appears twice"),
     ({"pipeline": PipelineConfig(order=[])}, "pipeline.order is empty"),
-    ({"grid": GridConfig(grids=[2, 3])}, r"every grid in grid.grids=\[2, 3\] is <= model.grid"),
+    ({"pipeline": _extend([2, 3])},
+     r"every grid in pipeline.stages.grid_extend.grids=\[2, 3\] is <= model.grid"),
     ({"pipeline": PipelineConfig(keep_best="first")}, "keep_best must be one of auto"),
-    ({"grid": GridConfig(grids=[6, 5])}, "grid.grids must grow"),
+    ({"pipeline": _extend([6, 5])}, "pipeline.stages.grid_extend.grids must grow"),
     ({"model": ModelConfig(width=[2, 3, 1], grid=0)}, "model.grid must be at least 1"),
     ({"model": ModelConfig(width=[2, 3, 1], k=0)}, "model.k"),
     ({"model": ModelConfig(width=[2], grid=3)}, "model.width"),
@@ -172,8 +225,7 @@ def test_check_config_names_the_key(change, message):
 
 
 def test_grid_schedule_is_ignored_without_grid_extend():
-    cfg = replace(_small(), grid=GridConfig(grids=[2]),
-                  pipeline=PipelineConfig(order=["train"]))
+    cfg = replace(_small(), pipeline=_extend([2], order=["train"]))
     check_config(cfg)
 
 
@@ -256,8 +308,8 @@ def test_width_settings_that_cannot_work(overrides, message):
 
 
 def test_grids_not_above_the_initial_grid_are_skipped():
-    cfg = replace(_small(), grid=GridConfig(grids=[3, 6, 12]))  # model.grid is 3
-    assert prepare(cfg).cfg.grid.grids == [6, 12]
+    cfg = replace(_small(), pipeline=_extend([3, 6, 12]))  # model.grid is 3
+    assert prepare(cfg).cfg.pipeline.stages.grid_extend.grids == [6, 12]
 
 
 def test_the_command_line_names_are_the_pipelines_own():

@@ -10,7 +10,7 @@ import torch
 
 from kanrun.pipeline import PlainDisplay, RunConfig, prepare, run_pipeline
 from kanrun.pipeline.quality import best_stage, stage_to_keep, unrecovered, worsenings
-from kanrun.pipeline.schema import DatasetSchema, GridConfig, ModelConfig, SparsifyStage
+from kanrun.pipeline.schema import DatasetSchema, GridExtendStage, ModelConfig, SparsifyStage
 
 
 def rows(*pairs, status="completed"):
@@ -39,8 +39,8 @@ def test_worsenings_best_stage_and_what_to_keep():
 
 def lossy_config(keep_best: str) -> RunConfig:
     cfg = RunConfig(dataset=DatasetSchema(n_train=200, n_test=200),
-                    model=ModelConfig(width=[2, 3, 1], grid=3),
-                    grid=GridConfig(grids=[5], steps=2))
+                    model=ModelConfig(width=[2, 3, 1], grid=3))
+    cfg.pipeline.stages.grid_extend = GridExtendStage(grids=[5], steps=2)
     cfg.pipeline.stages.sparsify = SparsifyStage(steps=5, lamb=1.0)  # far too strong
     cfg.pipeline.order = ["train", "sparsify", "prune", "grid_extend"]
     cfg.pipeline.stages.train.steps = 15

@@ -23,15 +23,15 @@ from kanrun.pipeline import (
     run_pipeline,
 )
 from kanrun.pipeline.runner import _Signals
-from kanrun.pipeline.schema import DatasetSchema, GridConfig, ModelConfig, SparsifyStage
+from kanrun.pipeline.schema import DatasetSchema, GridExtendStage, ModelConfig, SparsifyStage
 
 torch.set_num_threads(1)
 
 
 def tiny_config(**pipeline) -> RunConfig:
     cfg = RunConfig(dataset=DatasetSchema(n_train=100, n_test=100),
-                    model=ModelConfig(width=[2, 2, 1], grid=3),
-                    grid=GridConfig(grids=[5], steps=2))
+                    model=ModelConfig(width=[2, 2, 1], grid=3))
+    cfg.pipeline.stages.grid_extend = GridExtendStage(grids=[5], steps=2)
     cfg.pipeline.stages.sparsify = SparsifyStage(steps=3)
     cfg.pipeline.stages.train.steps = 4
     cfg.pipeline.stages.fit_symbolic.steps = 2

@@ -11,7 +11,7 @@ from kanrun.pipeline import RunConfig, RunInterrupted, StageFailed, StageSkipped
 from kanrun.pipeline.describe import edge_counts, spline_edges, summary, width_text
 from kanrun.pipeline.schema import (
     FitSymbolicStage,
-    GridConfig,
+    GridExtendStage,
     SparsifyStage,
     TrainStage,
 )
@@ -61,11 +61,11 @@ def test_sparsify_reports_the_penalty(data):
 
 def test_grid_extend_refines_to_each_grid_in_turn(data):
     model, rows = STAGES["grid_extend"](tiny(), stage_data(data),
-                                        GridConfig(grids=[5, 8], steps=2))
+                                        GridExtendStage(grids=[5, 8], steps=2))
     assert model.grid == 8
     assert [r["grid"] for r in rows] == [5, 5, 8, 8]
-    with pytest.raises(StageSkipped, match="grid.grids is empty"):
-        STAGES["grid_extend"](tiny(), stage_data(data), GridConfig(grids=[]))
+    with pytest.raises(StageSkipped, match="pipeline.stages.grid_extend.grids is empty"):
+        STAGES["grid_extend"](tiny(), stage_data(data), GridExtendStage(grids=[]))
 
 
 def test_fit_symbolic_needs_symbolic_edges(data):
@@ -93,7 +93,7 @@ def test_on_step_can_stop_a_stage_between_steps(data):
 def test_settings_come_from_the_stage_groups():
     cfg = RunConfig()
     assert stage_settings(cfg, "sparsify") is cfg.pipeline.stages.sparsify
-    assert stage_settings(cfg, "grid_extend") is cfg.grid
+    assert stage_settings(cfg, "grid_extend") is cfg.pipeline.stages.grid_extend
     assert stage_settings(cfg, "prune") is cfg.pipeline.stages.prune
     assert list(STAGES) == cfg.pipeline.order
 

@@ -22,8 +22,9 @@ import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
-TINY = ["pipeline.stages.train.steps=2", "pipeline.stages.sparsify.steps=2", "grid.steps=2",
-        "pipeline.stages.fit_symbolic.steps=2", "dataset.n_train=64", "dataset.n_test=64",
+TINY = ["pipeline.stages.train.steps=2", "pipeline.stages.sparsify.steps=2",
+        "pipeline.stages.grid_extend.steps=2", "pipeline.stages.fit_symbolic.steps=2",
+        "dataset.n_train=64", "dataset.n_test=64",
         "pipeline.plots=false", "pipeline.recovery_seconds=2"]
 
 # command prefix -> why it is not run here

@@ -64,3 +64,10 @@ def test_old_runs_swept_regularization_keys_read_as_the_stage_key():
                             "regularization=strong", "model.grid=5"]) == {
         "pipeline.stages.sparsify.lamb": "0.1", "+pipeline.stages.sparsify.steps": "3",
         "regularization": "strong", "model.grid": "5"}
+
+
+def test_old_runs_swept_grid_keys_read_as_the_stage_key():
+    assert parse_overrides(["grid.grids=[10,20]", "+grid.steps=3", "grid=paper",
+                            "model.grid=5"]) == {
+        "pipeline.stages.grid_extend.grids": "[10,20]",
+        "+pipeline.stages.grid_extend.steps": "3", "grid": "paper", "model.grid": "5"}

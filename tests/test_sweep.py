@@ -60,7 +60,7 @@ def test_optuna_search_resumes_from_its_sqlite_file(kanrun_cli, tmp_path: Path):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install kanrun[search]")
     database = tmp_path / "study.db"
     common = ["train", "-m", *SMOKE, "+hparams_search=optuna", "hydra.sweeper.n_trials=2",
-              "grid.grids=[10]",
+              "pipeline.stages.grid_extend.grids=[10]",
               f"hydra.sweeper.storage=sqlite:///{database}"]
     first = kanrun_cli(*common, f"hydra.sweep.dir={tmp_path / 'first'}", cwd=tmp_path)
     assert first.returncode == 0, first.stderr

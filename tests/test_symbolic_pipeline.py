@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from kanrun.pipeline import PlainDisplay, RunConfig, prepare, run_pipeline
-from kanrun.pipeline.schema import DatasetSchema, GridConfig, ModelConfig, SparsifyStage
+from kanrun.pipeline.schema import DatasetSchema, GridExtendStage, ModelConfig, SparsifyStage
 
 torch.set_num_threads(1)
 
 
 def config(**dataset) -> RunConfig:
     cfg = RunConfig(dataset=DatasetSchema(n_train=300, n_test=200, **dataset),
-                    model=ModelConfig(width=[2, 2, 1], grid=5),
-                    grid=GridConfig(grids=[10], steps=10))
+                    model=ModelConfig(width=[2, 2, 1], grid=5))
+    cfg.pipeline.stages.grid_extend = GridExtendStage(grids=[10], steps=10)
     cfg.pipeline.stages.sparsify = SparsifyStage(steps=10)
     cfg.pipeline.stages.train.steps = 20
     cfg.pipeline.stages.fit_symbolic.steps = 5

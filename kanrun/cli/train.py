@@ -76,8 +76,9 @@ def _override_positions(argv: list[str]) -> list[int]:
 
 
 def translate_old_keys(argv: list[str]) -> list[str]:
-    """``argv`` with the old spelling ``regularization.KEY`` of the sparsify stage's settings
-    rewritten to ``pipeline.stages.sparsify.KEY`` (see kanrun.pipeline.legacy)."""
+    """``argv`` with the old spellings ``regularization.KEY`` and ``grid.KEY`` of the sparsify
+    and grid_extend stages' settings rewritten to ``pipeline.stages.sparsify.KEY`` and
+    ``pipeline.stages.grid_extend.KEY`` (see kanrun.pipeline.legacy)."""
     from kanrun.pipeline.legacy import translate_override
 
     words = list(argv)

@@ -33,7 +33,7 @@ def full_error() -> bool:
 def to_run_config(node):
     """A DictConfig (composed by Hydra or read from a run folder) -> a typed RunConfig."""
     values = OmegaConf.to_container(node, resolve=False) if OmegaConf.is_config(node) else node
-    upgraded = legacy.upgrade(values)  # a run folder saved with a `regularization:` node
+    upgraded = legacy.upgrade(values)  # a run folder saved with a `regularization:`/`grid:` node
     if upgraded is not values:
         node = values = upgraded
     unknown = unknown_keys({k: v for k, v in values.items() if k != "hydra"})

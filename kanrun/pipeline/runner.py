@@ -73,7 +73,7 @@ class _Signals:
 def _steps_of(cfg, name: str) -> int:
     settings = stage_settings(cfg, name)
     steps = int(getattr(settings, "steps", 0))
-    return steps * len(cfg.grid.grids) if name == "grid_extend" else steps
+    return steps * len(cfg.pipeline.stages.grid_extend.grids) if name == "grid_extend" else steps
 
 
 def _loss_fn(bundle):

@@ -9,10 +9,10 @@ Layout of the composed config::
 
     dataset         kanrun.data.DatasetConfig (group `dataset`)
     model           ModelConfig               (group `model`)
-    grid            GridConfig                (group `grid`: the grid_extend schedule)
     pipeline        PipelineConfig            (group `pipeline`: stage order + settings;
                                                pipeline.stages.sparsify is set by the
-                                               preset group `regularization`)
+                                               preset group `regularization`,
+                                               pipeline.stages.grid_extend by `grid`)
     seed, num_threads, dtype, quiet           (global keys)
 """
 
@@ -106,8 +106,9 @@ class SparsifyStage(FitSettings):
 
 
 @dataclass
-class GridConfig(FitSettings):
-    """`grid_extend`: refine to each grid in turn (each larger than model.grid), then fit."""
+class GridExtendStage(FitSettings):
+    """`grid_extend`: refine to each grid in turn (each larger than model.grid), then fit
+    (presets: grid=default|none|paper)."""
 
     grids: List[int] = field(default_factory=lambda: [10, 20])
     steps: int = 20  # per grid
@@ -145,11 +146,12 @@ class FitSymbolicStage(FitSettings):
 
 @dataclass
 class StagesConfig:
-    """Settings of the stages but grid_extend (`pipeline.stages.NAME.KEY`)."""
+    """Settings of every stage (`pipeline.stages.NAME.KEY`)."""
 
     train: TrainStage = field(default_factory=TrainStage)
     sparsify: SparsifyStage = field(default_factory=SparsifyStage)
     prune: PruneStage = field(default_factory=PruneStage)
+    grid_extend: GridExtendStage = field(default_factory=GridExtendStage)
     auto_symbolic: AutoSymbolicStage = field(default_factory=AutoSymbolicStage)
     fit_symbolic: FitSymbolicStage = field(default_factory=FitSymbolicStage)
 
@@ -227,7 +229,6 @@ class RunConfig:
 
     dataset: DatasetSchema = field(default_factory=DatasetSchema)  # type: ignore[valid-type]
     model: ModelConfig = field(default_factory=ModelConfig)  # type: ignore[valid-type]
-    grid: GridConfig = field(default_factory=GridConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     seed: int = 0  # model initialization and minibatch order (dataset.seed draws the data)
     num_threads: int = 1  # torch.set_num_threads

@@ -23,7 +23,7 @@ from .schema import (
     AutoSymbolicStage,
     FitSettings,
     FitSymbolicStage,
-    GridConfig,
+    GridExtendStage,
     PruneStage,
     SparsifyStage,
     TrainStage,
@@ -94,10 +94,10 @@ def prune(model, data: StageData, cfg: PruneStage):
     return smaller, []
 
 
-def grid_extend(model, data: StageData, cfg: GridConfig):
+def grid_extend(model, data: StageData, cfg: GridExtendStage):
     """Refine the spline grid to each of ``cfg.grids`` in turn and fit after each."""
     if not cfg.grids:
-        raise StageSkipped("stage grid_extend skipped: grid.grids is empty")
+        raise StageSkipped("stage grid_extend skipped: pipeline.stages.grid_extend.grids is empty")
     rows: list[dict] = []
     for grid in cfg.grids:
         model = model.refine(int(grid), x=data.train_input, margin=cfg.margin)
@@ -156,6 +156,4 @@ STAGES = {
 
 def stage_settings(cfg, name: str):
     """The settings object a stage reads from the run config."""
-    if name == "grid_extend":
-        return cfg.grid
     return getattr(cfg.pipeline.stages, name)

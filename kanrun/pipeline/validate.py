@@ -46,7 +46,7 @@ def check_config(cfg: RunConfig) -> None:
     fits = {
         "pipeline.stages.train": stages.train,
         "pipeline.stages.sparsify": stages.sparsify,
-        "grid": cfg.grid,
+        "pipeline.stages.grid_extend": stages.grid_extend,
         "pipeline.stages.fit_symbolic": stages.fit_symbolic,
     }
     for where, settings in fits.items():
@@ -72,10 +72,12 @@ def check_config(cfg: RunConfig) -> None:
         raise RunConfigError(f"pipeline.log_every must be at least 1, got {cfg.pipeline.log_every}")
     _check_model(cfg)
     if "grid_extend" in cfg.pipeline.order:
-        _check_grids(cfg.model.grid, list(cfg.grid.grids))
-        if cfg.grid.margin is not None and not cfg.grid.margin >= 0:
-            raise RunConfigError(f"grid.margin must be a non-negative fraction of the data "
-                                 f"range (e.g. 0.05) or null, got {cfg.grid.margin}")
+        extend = cfg.pipeline.stages.grid_extend
+        _check_grids(cfg.model.grid, list(extend.grids))
+        if extend.margin is not None and not extend.margin >= 0:
+            raise RunConfigError(f"pipeline.stages.grid_extend.margin must be a non-negative "
+                                 f"fraction of the data range (e.g. 0.05) or null, got "
+                                 f"{extend.margin}")
 
 
 def prepare(cfg: RunConfig) -> Prepared:
@@ -87,11 +89,12 @@ def prepare(cfg: RunConfig) -> Prepared:
         check_discovery(cfg, bundle)
         return Prepared(cfg=cfg, dataset=dataset, bundle=bundle, model=None)
     if "grid_extend" in cfg.pipeline.order:
-        kept = usable_grids(cfg.model.grid, list(cfg.grid.grids))
-        if kept != list(cfg.grid.grids):
-            log.warning("grid.grids=%s: skipping the grids <= model.grid (%d); extending to %s",
-                        list(cfg.grid.grids), cfg.model.grid, kept)
-            cfg.grid.grids = kept
+        extend = cfg.pipeline.stages.grid_extend
+        kept = usable_grids(cfg.model.grid, list(extend.grids))
+        if kept != list(extend.grids):
+            log.warning("pipeline.stages.grid_extend.grids=%s: skipping the grids <= model.grid "
+                        "(%d); extending to %s", list(extend.grids), cfg.model.grid, kept)
+            extend.grids = kept
     dataset = to_dataset_config(asdict(cfg.dataset))
     bundle = load_dataset(dataset)
     width = resolve_width(cfg.model.width, cfg.model.hidden, bundle)
@@ -218,17 +221,20 @@ def _check_model(cfg: RunConfig) -> None:
 
 
 def _check_grids(start: int, grids: list[int]) -> None:
-    """grid.grids must grow; entries <= model.grid are dropped later (usable_grids), but at
-    least one must be larger (a sweep over model.grid=3,5,10 keeps [20] for grid 10)."""
+    """pipeline.stages.grid_extend.grids must grow; entries <= model.grid are dropped later
+    (usable_grids), but at least one must be larger (a sweep over model.grid=3,5,10 keeps
+    [20] for grid 10)."""
     for before, g in zip(grids, grids[1:], strict=False):
         if g <= before:
             raise RunConfigError(
-                f"grid.grids must grow: each grid larger than the one before it; got {grids}. "
-                f"Set e.g. grid.grids=[{2 * start},{4 * start}]")
+                f"pipeline.stages.grid_extend.grids must grow: each grid larger than the one "
+                f"before it; got {grids}. Set e.g. "
+                f"pipeline.stages.grid_extend.grids=[{2 * start},{4 * start}]")
     if grids and not usable_grids(start, grids):
         raise RunConfigError(
-            f"every grid in grid.grids={grids} is <= model.grid ({start}): nothing to extend "
-            f"to. Set e.g. grid.grids=[{2 * start},{4 * start}] (or grid=none)")
+            f"every grid in pipeline.stages.grid_extend.grids={grids} is <= model.grid "
+            f"({start}): nothing to extend to. Set e.g. "
+            f"pipeline.stages.grid_extend.grids=[{2 * start},{4 * start}] (or grid=none)")
 
 
 def usable_grids(start: int, grids: list[int]) -> list[int]:

@@ -122,7 +122,8 @@ def _shape_text(width: Any) -> str | None:
 
 def parse_overrides(overrides: Any) -> dict[str, str]:
     """``["a.b=1", "+experiment=x"]`` -> ``{"a.b": "1", "+experiment": "x"}`` (kept as text;
-    an old run's ``regularization.lamb`` is read as ``pipeline.stages.sparsify.lamb``)."""
+    an old run's ``regularization.lamb`` is read as ``pipeline.stages.sparsify.lamb``, its
+    ``grid.grids`` as ``pipeline.stages.grid_extend.grids``)."""
     result: dict[str, str] = {}
     if not isinstance(overrides, list):
         return result
