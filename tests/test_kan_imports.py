@@ -17,13 +17,8 @@ from kanrun.kan import prune as pruning
 ROOT = Path(kanrun.__file__).parent
 KAN_DIR = ROOT / "kan"
 
-# function-local imports of kanrun modules still in kanrun/kan/symbolic (another issue's
-# files); each names (module, imported module). Nothing else may be added here.
-KNOWN_LOCAL = {
-    ("kanrun.kan.symbolic.simplify", "kanrun.kan.symbolic.export"),
-    ("kanrun.kan.symbolic.search", "kanrun.kan.symbolic.export"),
-    ("kanrun.kan.symbolic.auto", "kanrun.kan.symbolic.apply"),
-}
+# function-local imports of kanrun modules allowed in kanrun/kan: none
+KNOWN_LOCAL: set = set()
 
 
 def module_name(path: Path) -> str:

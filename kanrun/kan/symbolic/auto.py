@@ -19,6 +19,7 @@ import torch
 
 from ..attribution import attribute, edge_records, resolve_inputs
 from .affine import fit_affine, polish_affine
+from .apply import apply_search
 from .library import get_function, resolve_library
 
 log = logging.getLogger(__name__)
@@ -153,8 +154,6 @@ def auto_symbolic(model, x=None, lib=None, weight_simple: float = 0.8, r2_thresh
     if method == "search" and y is None:
         raise SymbolicFitError("method='search' needs the targets: pass y=...")
     if y is not None and method in ("auto", "search"):
-        from .apply import apply_search
-
         decisions = apply_search(model, resolve_inputs(model, x), y, lib, zero_threshold,
                                  dict(search_options or {}))
         if decisions is not None:

@@ -29,6 +29,7 @@ import torch
 
 from ..attribution import attribute, edge_records
 from .candidates import SPLINE, Candidate, edge_candidates
+from .export import _relevant as relevant_mask
 from .monomial import monomial_template
 from .pareto import FormulaCandidate, ParetoFront, complexity
 from .products import product_templates
@@ -75,8 +76,6 @@ def _split(x, y, x_val, y_val):
 
 
 def _relevant(model):
-    from .export import _relevant as relevant_mask
-
     masks, _ = relevant_mask(model)
     return [(li, i, j) for li, m in enumerate(masks) for i, j in m.nonzero().tolist()]
 

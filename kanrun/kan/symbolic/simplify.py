@@ -16,6 +16,7 @@ import time
 import numpy as np
 import sympy
 
+from .export import pull_exp_constants
 from .pareto import complexity
 
 SIMPLIFY_MAX_OPS = 25  # sympy.simplify only below this many operations
@@ -52,8 +53,6 @@ def _positive_symbols(variables, X):
 
 
 def _pull_exp(expr):
-    from .export import pull_exp_constants
-
     return pull_exp_constants(expr)
 
 
