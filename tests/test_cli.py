@@ -284,21 +284,8 @@ def test_old_regularization_spelling_runs_and_resumes(kanrun_cli, tmp_path):
     config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
     sparsify = config["pipeline"]["stages"]["sparsify"]
     assert (sparsify["steps"], sparsify["lamb"]) == (5, 0.05)
-    reference = {name: without_seconds(read_csv(run_dir / name)[1])
-                 for name in ("losses.csv", "stages.csv")}
-    # the same folder as an older kanrun wrote it, interrupted after `train`
-    config["regularization"] = config["pipeline"]["stages"].pop("sparsify")
-    (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
-    state = json.loads((run_dir / "state.json").read_text())
-    state["done"] = state["done"][:1]
-    (run_dir / "state.json").write_text(json.dumps(state))
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    (run_dir / "metrics.json").write_text(json.dumps({**metrics, "status": "interrupted"}))
-    proc = kanrun_cli("resume", run_dir, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "resuming after stage train" in proc.stderr
-    for name, rows in reference.items():
-        assert without_seconds(read_csv(run_dir / name)[1]) == rows, name
+    _resume_as_an_older_kanrun_wrote_it(kanrun_cli, tmp_path, run_dir, config,
+                                        "regularization", "sparsify")
 
 
 def test_old_grid_spelling_runs_and_resumes(kanrun_cli, tmp_path):
@@ -315,10 +302,16 @@ def test_old_grid_spelling_runs_and_resumes(kanrun_cli, tmp_path):
     assert "grid" not in config
     header, losses = read_csv(run_dir / "losses.csv")
     assert [int(r["grid"]) for r in losses if r["stage"] == "grid_extend"] == [5] * 3 + [8] * 3
+    _resume_as_an_older_kanrun_wrote_it(kanrun_cli, tmp_path, run_dir, config, "grid",
+                                        "grid_extend")
+
+
+def _resume_as_an_older_kanrun_wrote_it(kanrun_cli, tmp_path, run_dir, config, old, stage):
+    """Rewrite the finished run's config with the stage's settings under the old top-level
+    key `old`, mark it interrupted after `train`, resume: the same losses and stages."""
     reference = {name: without_seconds(read_csv(run_dir / name)[1])
                  for name in ("losses.csv", "stages.csv")}
-    # the same folder as an older kanrun wrote it, interrupted after `train`
-    config["grid"] = config["pipeline"]["stages"].pop("grid_extend")
+    config[old] = config["pipeline"]["stages"].pop(stage)
     (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
     state = json.loads((run_dir / "state.json").read_text())
     state["done"] = state["done"][:1]
