@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 
+from kanrun.common.clock import now as clock
+
 from . import basis, fit1d, linear, monomial, separability, snap
-from .budget import now as clock
 from .candidate import Candidate, rmse, score
 from .noise import estimate_noise
 from .surrogate import fit_surrogate

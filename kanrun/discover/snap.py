@@ -19,7 +19,8 @@ import sympy
 from scipy.optimize import least_squares
 from scipy.stats import chi2
 
-from .budget import now as clock
+from kanrun.common.clock import now as clock
+
 from .candidate import compiled
 
 BASES = ((sympy.Integer(1), 1.0), (sympy.pi, math.pi), (1 / sympy.pi, 1 / math.pi),

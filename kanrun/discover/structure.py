@@ -14,7 +14,7 @@ import numpy as np
 import sympy
 import torch
 
-from .budget import now as clock
+from kanrun.common.clock import now as clock
 
 SHAPES = ([1], [1, 1], [2, 1], [[0, 1], 1], [3, 1], [2, 1, 1])
 SEEDS = (0, 1, 2)

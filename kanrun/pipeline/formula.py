@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import signal
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import sympy
 import torch
 
+from kanrun.common import clock
 from kanrun.common.metrics import rmse
 from kanrun.data import DatasetBundle, DatasetError, recovered, torch_function
 
@@ -64,23 +64,22 @@ class _TimeUp(BaseException):
 
 @contextmanager
 def _time_limit(seconds: float):
-    """Stop the block after ``seconds`` (main thread on POSIX; no limit elsewhere)."""
-    usable = (seconds > 0 and hasattr(signal, "SIGALRM")
-              and threading.current_thread() is threading.main_thread())
-    if not usable:
+    """Stop the block after ``seconds`` of CPU time (:mod:`kanrun.common.clock`; main
+    thread on POSIX, no limit elsewhere), so that a busy machine does not change results."""
+    if not (seconds > 0 and clock.timer_usable()):
         yield
         return
 
     def alarm(signum, frame):
         raise _TimeUp()
 
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = signal.signal(clock.SIGNAL, alarm)
+    signal.setitimer(clock.TIMER, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(clock.TIMER, 0)
+        signal.signal(clock.SIGNAL, previous)
 
 
 def _recovered(expr, truth, variables, seconds: float, notes: list[str]) -> bool | None:
@@ -88,7 +87,7 @@ def _recovered(expr, truth, variables, seconds: float, notes: list[str]) -> bool
         with _time_limit(seconds):
             return bool(recovered(expr, truth, variables))
     except _TimeUp:
-        notes.append(f"could not decide within {seconds:g} s whether the formula equals the "
+        notes.append(f"could not decide within {seconds:g} CPU s whether the formula equals the "
                      f"truth {truth} (raise pipeline.recovery_seconds to wait longer)")
         return None
     except DatasetError as err:
@@ -211,7 +210,7 @@ def _search(model, bundle, names, exprs, formula: Formula, seconds: float,
                     y_test=data["test_label"][:, k], digits=digits)
         except _TimeUp:
             formula.notes.append(f"the formula search of output {k + 1} did not end within "
-                                 f"{hard:g} s; the model's own formula is reported for it")
+                                 f"{hard:g} CPU s; the model's own formula is reported for it")
             formula.fronts.append(ParetoFront(network_rmse=formula.network_rmse))
             out.append(expr)
             statuses.append("approximate")

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 import sympy
 import torch
 
+from kanrun.common import clock
 from kanrun.common.metrics import rmse
 from kanrun.common.parse import parse_formula
 
@@ -166,7 +166,7 @@ def fold_phases(expr):
 
 def tidy(expr, digits: int | None = 4, simplify_seconds: float = 5.0):
     """Bounded clean-up: chop, pull exp constants, round; simplify small expressions."""
-    deadline = time.monotonic() + max(0.0, float(simplify_seconds))
+    deadline = clock.deadline(simplify_seconds)
     if digits is not None:
         expr = chop(expr, digits)
     if simplify_seconds > 0:
@@ -174,7 +174,7 @@ def tidy(expr, digits: int | None = 4, simplify_seconds: float = 5.0):
     if digits is not None:
         for _ in range(2):  # products of rounded numbers are rounded again
             expr = round_floats(chop(expr, digits), digits)
-    if (simplify_seconds > 0 and time.monotonic() < deadline
+    if (simplify_seconds > 0 and clock.now() < deadline
             and sympy.count_ops(expr) <= SIMPLIFY_MAX_OPS):
         simpler = sympy.simplify(expr)
         if sympy.count_ops(simpler) < sympy.count_ops(expr) and not simpler.has(sympy.I):

@@ -27,6 +27,8 @@ import numpy as np
 import sympy
 import torch
 
+from kanrun.common import clock
+
 from ..attribution import attribute, edge_records
 from .candidates import SPLINE, Candidate, edge_candidates
 from .export import _relevant as relevant_mask
@@ -104,8 +106,8 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
     ``digits``: the fewest significant digits kept in a decimal constant of the final
     form (more where the held-out error needs them).
     """
-    t0 = time.monotonic()
-    deadline = t0 + float(seconds)
+    t0 = time.monotonic()  # reported seconds are wall-clock; the limits count CPU time
+    deadline = clock.deadline(seconds)
     abs_tol = _precision(y)
     X, Y = _as_numpy(x), _as_numpy(y).reshape(len(x), -1)[:, output]
     Xf, Yf, Xv, Yv = _split(X, Y, None if x_val is None else _as_numpy(x_val),
@@ -171,8 +173,8 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
     beam = [{e: 0 for e in every}]
     evaluate(beam[0])
     for e in order:
-        if time.monotonic() > deadline:
-            front.notes.append(f"beam search stopped at the time limit ({seconds:g} s)")
+        if clock.now() > deadline:
+            front.notes.append(f"beam search stopped at the time limit ({seconds:g} CPU s)")
             break
         pool = []
         for state in beam:
@@ -261,7 +263,7 @@ def _add(front, expr, train, val, t0, source, choice, Xt, Yt, variables):
 def _exact_forms(front, tpl, fn, theta, Xf, Yf, Xv, Yv, choice, variables, rel_tol,
                  snap_seconds, simplify_seconds, t0, Xt, Yt, digits=4, abs_tol=1e-10):
     snapped = snap_constants(fn, Xf, Yf, Xv, Yv, theta, tpl.kinds, rel_tol=rel_tol,
-                             abs_tol=abs_tol, deadline=time.monotonic() + snap_seconds)
+                             abs_tol=abs_tol, deadline=clock.deadline(snap_seconds))
     exact = {tpl.params[k]: v for k, v in snapped.exact.items()}
     expr = tpl.substitute(snapped.theta, exact)
     _add(front, expr, snapped.train_rmse, snapped.val_rmse, t0, "snap", choice, Xt, Yt,

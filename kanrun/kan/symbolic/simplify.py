@@ -1,4 +1,4 @@
-"""Time-bounded simplification that keeps the simplest form equal to the original.
+"""CPU-time-bounded simplification that keeps the simplest form equal to the original.
 
 Inputs that are positive on the data are treated as positive symbols (so
 ``exp(2*log(x))`` becomes ``x**2`` and ``sqrt(x**2)`` becomes ``x``); every rewrite is
@@ -10,11 +10,11 @@ minutes on a few decimal constants); the other rewrites are bounded by size.
 from __future__ import annotations
 
 import signal
-import threading
-import time
 
 import numpy as np
 import sympy
+
+from kanrun.common import clock
 
 from .export import pull_exp_constants
 from .pareto import complexity
@@ -75,46 +75,45 @@ class _Stop(BaseException):
 
 
 def _bounded(step, expr, deadline: float):
-    """``step(expr)``, or None when it fails or runs past ``deadline``. On the main thread
-    of a POSIX process an interval timer interrupts it (an outer timer that ends sooner
-    stays in charge and is re-armed afterwards); elsewhere the step runs unbounded."""
-    left = deadline - time.monotonic()
+    """``step(expr)``, or None when it fails or runs past ``deadline`` (a CPU-time value
+    of :mod:`kanrun.common.clock`). On the main thread of a POSIX process the CPU interval
+    timer interrupts it (an outer timer that ends sooner stays in charge and is re-armed
+    afterwards); elsewhere the step runs unbounded."""
+    left = deadline - clock.now()
     if left <= 0:
         return None
-    usable = hasattr(signal, "setitimer") and \
-        threading.current_thread() is threading.main_thread()
-    if not usable:
+    if not clock.timer_usable():
         try:
             return step(expr)
         except (TypeError, ValueError, NotImplementedError, RecursionError, AttributeError):
             return None
-    outer, _ = signal.getitimer(signal.ITIMER_REAL)
-    previous = signal.getsignal(signal.SIGALRM)
+    outer, _ = signal.getitimer(clock.TIMER)
+    previous = signal.getsignal(clock.SIGNAL)
     outer_first = 0 < outer <= left
-    start = time.monotonic()
+    start = clock.now()
 
     def alarm(signum, frame):
         if outer_first and callable(previous):
             previous(signum, frame)
         raise _Stop()
 
-    signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, outer if outer_first else left)
+    signal.signal(clock.SIGNAL, alarm)
+    signal.setitimer(clock.TIMER, outer if outer_first else left)
     try:
         return step(expr)
     except (_Stop, TypeError, ValueError, NotImplementedError, RecursionError,
             AttributeError):
         return None
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(clock.TIMER, 0)
+        signal.signal(clock.SIGNAL, previous)
         if outer > 0:
-            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-3))
+            signal.setitimer(clock.TIMER, max(outer - (clock.now() - start), 1e-3))
 
 
 def simplify_bounded(expr, variables, X, seconds: float = 2.0):
     """The simplest of a few rewrites of ``expr`` that evaluate to the same values on X."""
-    deadline = time.monotonic() + max(0.0, float(seconds))
+    deadline = clock.deadline(seconds)
     X = np.asarray(X, dtype=np.float64)
     reps, back = _positive_symbols(variables, X)
     pos = expr.xreplace(reps)
@@ -128,7 +127,7 @@ def simplify_bounded(expr, variables, X, seconds: float = 2.0):
     if sympy.count_ops(pos) <= REWRITE_MAX_OPS:
         steps += [sympy.factor_terms, sympy.cancel]
     for step in steps:
-        if time.monotonic() > deadline:
+        if clock.now() > deadline:
             break
         for base in list(forms[-2:]):
             if sympy.count_ops(base) > 4 * REWRITE_MAX_OPS or _big_power(base):
@@ -137,7 +136,7 @@ def simplify_bounded(expr, variables, X, seconds: float = 2.0):
             if form is not None:
                 forms.append(form)
     best = min(forms, key=complexity)
-    if (time.monotonic() < deadline and sympy.count_ops(best) <= SIMPLIFY_MAX_OPS
+    if (clock.now() < deadline and sympy.count_ops(best) <= SIMPLIFY_MAX_OPS
             and not _big_power(best)
             and not best.atoms(sympy.Float)):  # simplify can stall on decimals
         form = _bounded(sympy.simplify, best, deadline)

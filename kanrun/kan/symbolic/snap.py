@@ -17,6 +17,8 @@ from fractions import Fraction
 import numpy as np
 import sympy
 
+from kanrun.common import clock
+
 from .refit import refit, rmse
 
 BASES = [
@@ -99,8 +101,6 @@ def snap_constants(fn, X, y, Xv, yv, theta, kinds, rel_tol: float = 0.05,
                    abs_tol: float = 1e-10, passes: int = 2, max_trials: int = 150,
                    deadline: float | None = None) -> SnapResult:
     """Greedy snapping of ``theta`` (see the module doc); returns the snapped constants."""
-    import time
-
     theta = np.asarray(theta, dtype=np.float64).copy()
     ref = rmse(fn(Xv, theta), yv)
     limit = threshold(ref, float(np.std(yv)) or 1.0, rel_tol, abs_tol)
@@ -113,7 +113,7 @@ def snap_constants(fn, X, y, Xv, yv, theta, kinds, rel_tol: float = 0.05,
         order = sorted((k for k in range(len(theta)) if not fixed[k]),
                        key=lambda k: _closeness(theta[k], kinds[k]))
         for k in order:
-            if tried >= max_trials or (deadline is not None and time.monotonic() > deadline):
+            if tried >= max_trials or (deadline is not None and clock.now() > deadline):
                 break
             for cand in simple_values(theta[k], kinds[k]):
                 tried += 1
