@@ -104,3 +104,21 @@ def test_a_formula_far_above_the_noise_floor_is_approximate():
     assert _status(formula, [SimpleNamespace(noise=1e-6)], data) == "approximate"
     formula.outputs[0].test_rmse = None  # a formula that cannot be evaluated
     assert _status(formula, [SimpleNamespace(noise=1e-4)], data) == "approximate"
+
+
+def test_benchmark_reruns_only_the_missing_runs_one_sweep_per_noise(tmp_path, monkeypatch):
+    import json
+
+    from kanrun.cli import benchmark
+
+    done = benchmark._run_dir(tmp_path, 1, 0.01)  # (1, 0.01) completed earlier
+    done.mkdir(parents=True)
+    (done / "metrics.json").write_text(json.dumps({"status": "completed"}))
+    calls = []
+    monkeypatch.setattr(benchmark, "_sweep", lambda args, ids, noise: calls.append(
+        (list(ids), noise)) or 0)
+    code = benchmark.main(["feynman", "--equations", "1", "2", "--noise", "0.01", "0.001",
+                           "--out", str(tmp_path)])
+    assert code == 0
+    # a product sweep over ids {1, 2} x noises {0.01, 0.001} would redo (1, 0.01)
+    assert calls == [([2], 0.01), ([1, 2], 0.001)]

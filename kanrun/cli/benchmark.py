@@ -145,20 +145,18 @@ def _done(run_dir: Path) -> bool:
         return False
 
 
-def _sweep(args, pending: list[tuple[int, float]]) -> int:
-    """One Hydra multirun over the pending (id, noise) pairs; returns its exit code."""
-    ids = sorted({i for i, _ in pending})
-    noises = sorted({n for _, n in pending})
+def _sweep(args, ids: list[int], noise: float) -> int:
+    """One Hydra multirun over equations ``ids`` at one noise level; its exit code."""
     cmd = [sys.executable, "-m", "kanrun", "train", "-m", "+experiment=feynman",
            "model.width=null", f"dataset.equation={','.join(map(str, ids))}",
-           f"dataset.noise={','.join(f'{n:g}' for n in noises)}",
+           f"dataset.noise={noise:g}",
            f"pipeline.discover.budget={args.budget:g}", "pipeline.plots=false", "quiet=true",
            f"+launcher={args.launcher}",
            f"hydra.sweep.dir={args.out.resolve() / 'runs'}",
            "hydra.sweep.subdir=eq${dataset.equation}_noise${dataset.noise}"]
     if args.launcher == "local":
         cmd.append(f"hydra.launcher.n_jobs={args.jobs}")
-    print(f"running {len(ids) * len(noises)} discovery run(s) with {args.launcher} "
+    print(f"running {len(ids)} discovery run(s) at noise {noise:g} with {args.launcher} "
           f"({args.jobs} at once, {args.budget:g} s budget each)", flush=True)
     return subprocess.call(cmd)
 
@@ -287,11 +285,14 @@ def main(argv: list[str]) -> int:
         if pending and args.suite == "formulas":
             _sweep_formulas(args, pending)
         elif pending:
-            code = _sweep(args, [(item.id, noise) for item, noise in pending])
-            if code not in (0, 1):
-                print(f"the sweep stopped (exit {code}); completed runs are kept in "
-                      f"{args.out / 'runs'}", file=sys.stderr)
-                return code
+            for noise in args.noise:  # one sweep per noise level: a Hydra sweep is a
+                # product, so one over all pending pairs would rerun completed ones
+                ids = [item.id for item, n in pending if n == noise]
+                code = _sweep(args, ids, noise) if ids else 0
+                if code not in (0, 1):
+                    print(f"the sweep stopped (exit {code}); completed runs are kept in "
+                          f"{args.out / 'runs'}", file=sys.stderr)
+                    return code
     rows = [_row(item, noise, _run_dir(args.out, item.id, noise, args.suite))
             for item, noise in pairs]
     text = write_table(rows, args.out, args.suite)
