@@ -123,3 +123,26 @@ def test_product_of_powers_template_snaps_to_the_monomial():
     snap = snap_constants(fn, X[::2], y[::2], X[1::2], y[1::2], theta, tpl.kinds)
     expr = tpl.substitute(snap.theta, {tpl.params[k]: e for k, e in snap.exact.items()})
     assert sympy.simplify(expr - 3 * v[0] ** 2 / sympy.sqrt(v[1])) == 0
+
+
+def test_templates_only_over_the_networks_inputs_and_off_with_product_top_0():
+    # y = a * b / (1 + a * b) on positive inputs; the network is a crude sum of a and b
+    # (a third input c is not used: its edge is 0) -- its own structure cannot write y
+    m = planted([3, 1, 1], {(0, 0, 0): ("x", (1.0, 0.0, 1.0, 0.0)),
+                            (0, 1, 0): ("x", (1.0, 0.0, 1.0, 0.0)),
+                            (0, 2, 0): ("0", (1.0, 0.0, 0.0, 0.0)),
+                            (1, 0, 0): ("x", (1.0, 0.0, 1.0, 0.0))})
+    x = _x(600, 3, lo=0.5, hi=2.0)
+    y = x[:, 0] * x[:, 1] / (1 + x[:, 0] * x[:, 1])
+    names = ["a", "b", "c"]
+    a, b = sympy.symbols("a b")
+    with_templates = formula_from_model(m, x, y, var_names=names, seconds=10)
+    sources = {c.source for c in with_templates.front.candidates}
+    assert {"template-exact", "template-snap"} <= sources
+    assert sympy.simplify(with_templates.expr - a * b / (1 + a * b)) == 0
+    assert all(sympy.Symbol("c") not in c.expr.free_symbols
+               for c in with_templates.front.candidates)
+    alone = formula_from_model(m, x, y, var_names=names, seconds=10, product_top=0)
+    sources = {c.source for c in alone.front.candidates}
+    assert "template-exact" in sources  # the monomial over a, b stays (a template too)
+    assert alone.front.best().val_rmse > 1e-3  # no template can write y without factors

@@ -97,12 +97,16 @@ def _recovered(expr, truth, variables, seconds: float, notes: list[str]) -> bool
 
 def extract_formula(model, bundle: DatasetBundle, digits: int,
                     recovery_seconds: float = 30.0, network_rmse: float | None = None,
-                    search: bool = False, search_seconds: float = 60.0) -> Formula:
+                    search: bool = False, search_seconds: float = 60.0,
+                    templates: bool = True) -> Formula:
     """The model's formula per output, or FormulaUnavailable with the reason.
 
     With ``search`` each output's formula is the chosen one of a formula search started
     from the model's symbolic edges (joint float64 refit on the training data, exact
-    constants, Pareto front); ``network_rmse`` is what it is judged against.
+    constants, Pareto front); ``network_rmse`` is what it is judged against. ``templates``:
+    the search also tries whole-formula templates fitted to the data over the inputs the
+    network uses (products of powers, :mod:`kanrun.kan.symbolic.products`); False: the
+    network's own structure only.
     """
     remaining = spline_edges(model)
     if remaining:
@@ -119,7 +123,8 @@ def extract_formula(model, bundle: DatasetBundle, digits: int,
     formula = Formula(variables=names, network_rmse=network_rmse)
     if search:
         try:
-            exprs = _search(model, bundle, names, exprs, formula, search_seconds, digits)
+            exprs = _search(model, bundle, names, exprs, formula, search_seconds, digits,
+                            templates)
         except Exception as err:  # best effort: the model's own formula remains
             formula.notes.append(f"formula search failed ({err!r}); the model's formula is "
                                  "reported without refit")
@@ -192,7 +197,7 @@ SEARCH_HARD_SECONDS = 180.0  # a search still running after this is stopped
 
 
 def _search(model, bundle, names, exprs, formula: Formula, seconds: float,
-            digits: int = 4) -> list:
+            digits: int = 4, templates: bool = True) -> list:
     from kanrun.kan.symbolic.pareto import ParetoFront
     from kanrun.kan.symbolic.search import formula_from_model
 
@@ -207,7 +212,8 @@ def _search(model, bundle, names, exprs, formula: Formula, seconds: float,
                     model, data["train_input"], data["train_label"][:, k], var_names=names,
                     output=k, topk=2, beam_width=1, seconds=min(seconds, 20.0),
                     network_rmse=formula.network_rmse, x_test=data["test_input"],
-                    y_test=data["test_label"][:, k], digits=digits)
+                    y_test=data["test_label"][:, k], digits=digits,
+                    product_top=2 if templates else 0)
         except _TimeUp:
             formula.notes.append(f"the formula search of output {k + 1} did not end within "
                                  f"{hard:g} CPU s; the model's own formula is reported for it")

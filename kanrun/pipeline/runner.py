@@ -230,7 +230,8 @@ class Runner:
                 self.model, self.bundle, self.cfg.pipeline.formula_digits,
                 self.cfg.pipeline.recovery_seconds, network_rmse=self._network_rmse(),
                 search=self.cfg.pipeline.formula_search,
-                search_seconds=self.cfg.pipeline.stages.auto_symbolic.seconds)
+                search_seconds=self.cfg.pipeline.stages.auto_symbolic.seconds,
+                templates=self.cfg.pipeline.formula_templates)
         except FormulaUnavailable as why:
             self.display.note(str(why), logging.WARNING)
             return None

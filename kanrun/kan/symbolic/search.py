@@ -187,7 +187,7 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
     inputs = sorted({i for li, i, _ in strong if li == 0})
     products = [_monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt)]
     if product_top > 0:  # 0: only the network's own structure (and its inputs' monomial)
-        products += _products(Xf, Yf, Xv, Yv, variables, X.shape[1], front, t0, Xt, Yt)
+        products += _products(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt)
     products = sorted((p for p in products if p is not None), key=lambda v: v[0])
     best_items[:0] = products[:max(1, product_top)]
     if best_items:
@@ -229,14 +229,15 @@ def _monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt):
     if not math.isfinite(val):
         return None
     expr = tpl.substitute(theta)
-    _add(front, expr, train, val, t0, "product", {}, Xt, Yt, variables)
+    _add(front, expr, train, val, t0, "monomial", {}, Xt, Yt, variables)
     return (val, complexity(expr), tpl, fn, theta, train, {})
 
 
-def _products(Xf, Yf, Xv, Yv, variables, n_inputs, front, t0, Xt, Yt):
-    """The log-space candidates of :mod:`.products` over all inputs, each refit jointly."""
+def _products(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt):
+    """The log-space candidates of :mod:`.products` over ``inputs`` (those the pruned
+    network still uses), each refit jointly."""
     out = []
-    for source, tpl in product_templates(Xf, Yf, variables, range(n_inputs)):
+    for source, tpl in product_templates(Xf, Yf, variables, inputs):
         try:
             fn = compile_expr(tpl.expr, variables, tpl.params)
         except (TypeError, ValueError, NameError, SyntaxError):
@@ -266,8 +267,9 @@ def _exact_forms(front, tpl, fn, theta, Xf, Yf, Xv, Yv, choice, variables, rel_t
                              abs_tol=abs_tol, deadline=clock.deadline(snap_seconds))
     exact = {tpl.params[k]: v for k, v in snapped.exact.items()}
     expr = tpl.substitute(snapped.theta, exact)
-    _add(front, expr, snapped.train_rmse, snapped.val_rmse, t0, "snap", choice, Xt, Yt,
-         variables)
+    origin = "" if choice else "template-"  # no edge choice: a whole-formula template
+    _add(front, expr, snapped.train_rmse, snapped.val_rmse, t0, origin + "snap", choice, Xt,
+         Yt, variables)
     ref = rmse(fn(Xv, theta), Yv)
     limit = threshold(ref, float(np.std(Yv)) or 1.0, rel_tol, abs_tol)
     simple = simplify_bounded(expr, variables, Xv, simplify_seconds)
@@ -275,7 +277,7 @@ def _exact_forms(front, tpl, fn, theta, Xf, Yf, Xv, Yv, choice, variables, rel_t
                         digits_from=max(1, int(digits)))
     val = _val(simple, variables, Xv, Yv)
     train = _val(simple, variables, Xf, Yf)
-    _add(front, simple, train, val, t0, "exact", choice, Xt, Yt, variables)
+    _add(front, simple, train, val, t0, origin + "exact", choice, Xt, Yt, variables)
 
 
 def _val(expr, variables, X, Y) -> float:
