@@ -146,3 +146,23 @@ def test_templates_only_over_the_networks_inputs_and_off_with_product_top_0():
     sources = {c.source for c in alone.front.candidates}
     assert "template-exact" in sources  # the monomial over a, b stays (a template too)
     assert alone.front.best().val_rmse > 1e-3  # no template can write y without factors
+
+
+@pytest.mark.parametrize("seed", [1, 4, 8])
+def test_noisy_pendulum_law_comes_out_with_2_pi(seed):
+    # T = 2 pi sqrt(L / g) with 1 % noise. Two traps: product templates with extra factors
+    # fit the noise a little better than the monomial (which must still get its snap), and
+    # the coefficient 6.27 passes as 6 when the other constants bend to make up for it
+    rng = np.random.default_rng(seed)
+    L, grav = rng.uniform(0.2, 2.0, 1000), rng.uniform(1.6, 25.0, 1000)
+    T = 2 * math.pi * np.sqrt(L / grav)
+    T = T + 0.01 * np.sqrt(np.mean(T * T)) * rng.standard_normal(1000)
+    x, y = torch.tensor(np.stack([L, grav], 1)), torch.tensor(T)
+    m = planted([2, 1, 1], {(0, 0, 0): ("x", (1.0, 0.0, 1.0, 0.0)),
+                            (0, 1, 0): ("x", (1.0, 0.0, -0.1, 0.0)),
+                            (1, 0, 0): ("x", (1.0, 0.0, 1.0, 0.0))})
+    result = formula_from_model(m, x[:800], y[:800], var_names=["L", "g"], seconds=10,
+                                network_rmse=0.02, topk=2, beam_width=1)
+    Ls, gs = sympy.symbols("L g", positive=True)
+    found = result.expr.subs({sympy.Symbol("L"): Ls, sympy.Symbol("g"): gs})
+    assert sympy.simplify(found - 2 * sympy.pi * sympy.sqrt(Ls / gs)) == 0

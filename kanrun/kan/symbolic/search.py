@@ -185,11 +185,14 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
     finals = sorted((v for v in cache.values() if v is not None), key=lambda v: v[0])
     best_items = finals[: max(1, snap_top)]
     inputs = sorted({i for li, i, _ in strong if li == 0})
-    products = [_monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt)]
+    templates = []
     if product_top > 0:  # 0: only the network's own structure (and its inputs' monomial)
-        products += _products(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt)
-    products = sorted((p for p in products if p is not None), key=lambda v: v[0])
-    best_items[:0] = products[:max(1, product_top)]
+        found = _products(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt)
+        templates = sorted(found, key=lambda v: v[0])[:product_top]
+    monomial = _monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt)
+    if monomial is not None:  # the simplest template is always snapped: on noisy data
+        templates.append(monomial)  # the richer ones can beat it on error by overfitting
+    best_items[:0] = sorted(templates, key=lambda v: v[0])
     if best_items:
         result.choice = best_items[0][6]
     for _v, _, tpl, fn, theta, _t, choice in best_items:
