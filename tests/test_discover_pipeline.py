@@ -82,7 +82,7 @@ def test_benchmark_formulas_set_and_bad_names(capsys):
     from kanrun.cli import benchmark
 
     items = benchmark.load_formulas()
-    assert len(items) == 18 and len({it.name for it in items}) == 18
+    assert len(items) == 34 and len({it.name for it in items}) == 34
     assert all(1 <= it.n_vars <= 3 for it in items)
     assert benchmark.main(["formulas", "--equations", "no_such_formula"]) == 2
     assert "unknown formula" in capsys.readouterr().err

@@ -4,7 +4,7 @@
     kanrun benchmark feynman --every 5                      # every 5th equation (24)
     kanrun benchmark feynman --equations I.12.4 II.34.2 --noise 0 0.01
     kanrun benchmark feynman --launcher slurm               # one array task per run
-    kanrun benchmark formulas --jobs 2                      # our 18 formulas of 1-3 variables
+    kanrun benchmark formulas --jobs 2                      # our 34 formulas of 1-3 variables
 
 Feynman: each (equation, noise) is one `kanrun train +experiment=feynman` run with no
 width (so discovery) in OUT/runs/eqID_noiseN/, all of them one Hydra sweep. Formulas (the
@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a symbolic-regression benchmark through discovery (no width given) "
                     "and write its recovery table.")
     p.add_argument("suite", choices=SUITES,
-                   help="the benchmark (feynman: 120 equations; formulas: our 18 of 1-3 "
+                   help="the benchmark (feynman: 120 equations; formulas: our 34 of 1-3 "
                         "variables)")
     p.add_argument("--equations", nargs="+", default=None, metavar="NAME",
                    help="equation (formula) names or ids (default: all)")
