@@ -185,3 +185,18 @@ def test_rational_fit_under_noise_keeps_only_the_laws_terms():
     assert len(sympy.Add.make_args(sympy.expand(numerator))) == 2, fits[0].expr
     assert len(sympy.Add.make_args(sympy.expand(denominator))) == 2, fits[0].expr
     assert rmse(fits[0].expr, s, x, y) < 1.1 * sigma
+
+
+def test_kan_route_turns_the_smallest_fitting_network_into_a_formula():
+    from kanrun.common.clock import deadline
+    from kanrun.discover.structure import kan_formula
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (300, 2))
+    y = np.sin(2 * x[:, 0]) + 0.5 * x[:, 1]
+    a, b = sympy.symbols("a b", real=True)
+    train, hold = np.arange(240), np.arange(240, 300)
+    expr = kan_formula(x, y, [a, b], train, hold, target=1e-2, deadline=deadline(60))
+    assert isinstance(expr, sympy.Expr) and expr.free_symbols <= {a, b}
+    fn = sympy.lambdify([a, b], expr, "numpy")
+    assert np.sqrt(np.mean((fn(x[hold, 0], x[hold, 1]) - y[hold]) ** 2)) < 0.05

@@ -83,11 +83,12 @@ def kan_formula(x: np.ndarray, y: np.ndarray, symbols, train, hold, target: floa
     model, _, _, kept = found
     try:
         model.auto_symbolic(x=torch.as_tensor(x[train][:, kept]), weight_simple=0.0)
-        exprs = model.symbolic_formula(var_names=[str(symbols[i]) for i in kept], digits=None)
+        formulas, _ = model.symbolic_formula(var_names=[str(symbols[i]) for i in kept],
+                                             digits=None)
     except (RuntimeError, ValueError, TypeError, KeyError) as err:  # the library's own errors
         del err
         return None
-    expr = exprs[0] if isinstance(exprs, (list, tuple)) else exprs
+    expr = formulas[0]  # pykan's pair (formulas, variables): the one output's formula
     names = {str(s): s for s in symbols}
     expr = sympy.sympify(expr)
     return expr.xreplace({s: names.get(s.name, s) for s in expr.free_symbols})
