@@ -75,3 +75,28 @@ def test_judge_compares_with_the_network_and_the_data(formula_rmse, network_rmse
     formula = Formula(variables=["x1"], network_rmse=network_rmse,
                       outputs=[FormulaOutput(name="y", expr=None, test_rmse=formula_rmse)])
     assert judge(formula, labels) == status
+
+
+@pytest.mark.parametrize("templates", [True, False])
+def test_pipeline_formula_templates_switch_reaches_the_search(templates):
+    from types import SimpleNamespace
+
+    import sympy
+    from test_symbolic_auto import planted
+
+    from kanrun.pipeline.formula import Formula, _search
+
+    m = planted([2, 1, 1], {(0, 0, 0): ("x", (1.0, 0.0, 1.0, 0.0)),
+                            (0, 1, 0): ("x", (1.0, 0.0, 1.0, 0.0)),
+                            (1, 0, 0): ("x", (1.0, 0.0, 1.0, 0.0))})
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(300, 2, generator=g, dtype=torch.float64) * 1.5 + 0.5
+    y = (x[:, 0] * x[:, 1] / (1 + x[:, 0]))[:, None]
+    bundle = SimpleNamespace(data={"train_input": x[:240], "train_label": y[:240],
+                                   "test_input": x[240:], "test_label": y[240:]})
+    formula = Formula(variables=["a", "b"], network_rmse=1e-3)
+    _search(m, bundle, ["a", "b"], [sympy.Symbol("a")], formula, seconds=5.0,
+            templates=templates)
+    sources = {c.source for c in formula.fronts[0].candidates}
+    assert any(s.startswith("product:") for s in sources) == templates
+    assert "monomial" in sources  # the network inputs' monomial is always a candidate
