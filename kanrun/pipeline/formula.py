@@ -104,9 +104,9 @@ def extract_formula(model, bundle: DatasetBundle, digits: int,
     With ``search`` each output's formula is the chosen one of a formula search started
     from the model's symbolic edges (joint float64 refit on the training data, exact
     constants, Pareto front); ``network_rmse`` is what it is judged against. ``templates``:
-    the search also tries whole-formula templates fitted to the data over the inputs the
-    network uses (products of powers, :mod:`kanrun.kan.symbolic.products`); False: the
-    network's own structure only.
+    the search also tries whole-formula templates fitted to the data (products of powers,
+    :mod:`kanrun.kan.symbolic.products`); False: the network's own structure only (and
+    the monomial of the inputs it uses).
     """
     remaining = spline_edges(model)
     if remaining:

@@ -175,8 +175,8 @@ class PipelineConfig:
     formula_digits: int = 4  # significant digits of the exported formula's constants
     recovery_seconds: float = 10.0  # time bound of the "formula equals the truth" check
     formula_search: bool = True  # joint refit + exact constants + Pareto front (formulas.csv)
-    # the search also tries products of powers fitted to the data over the inputs the
-    # network uses (kanrun.kan.symbolic.products); false: the network's structure only
+    # the search also tries products of powers fitted to the data (kanrun.kan.symbolic.
+    # products); false: the network's structure only (and its inputs' monomial)
     formula_templates: bool = True
     plots: bool = True  # write plots/ (network diagrams, loss and grid curves)
     log_every: int = 10  # plain display: one line every N optimizer steps

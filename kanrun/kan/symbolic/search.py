@@ -187,7 +187,7 @@ def formula_from_model(model, x, y, x_val=None, y_val=None, lib=None, var_names=
     inputs = sorted({i for li, i, _ in strong if li == 0})
     templates = []
     if product_top > 0:  # 0: only the network's own structure (and its inputs' monomial)
-        found = _products(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt)
+        found = _products(Xf, Yf, Xv, Yv, variables, range(X.shape[1]), front, t0, Xt, Yt)
         templates = sorted(found, key=lambda v: v[0])[:product_top]
     monomial = _monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt)
     if monomial is not None:  # the simplest template is always snapped: on noisy data
@@ -237,8 +237,9 @@ def _monomial(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt):
 
 
 def _products(Xf, Yf, Xv, Yv, variables, inputs, front, t0, Xt, Yt):
-    """The log-space candidates of :mod:`.products` over ``inputs`` (those the pruned
-    network still uses), each refit jointly."""
+    """The log-space candidates of :mod:`.products` over ``inputs``, each refit jointly.
+    The search passes every input: a symbolic model whose last refit went astray (its
+    edges all weak) must not take the data's own templates down with it."""
     out = []
     for source, tpl in product_templates(Xf, Yf, variables, inputs):
         try:
