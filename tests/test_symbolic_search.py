@@ -165,3 +165,11 @@ def test_noisy_pendulum_law_comes_out_with_2_pi(seed):
     Ls, gs = sympy.symbols("L g", positive=True)
     found = result.expr.subs({sympy.Symbol("L"): Ls, sympy.Symbol("g"): gs})
     assert sympy.simplify(found - 2 * sympy.pi * sympy.sqrt(Ls / gs)) == 0
+
+
+def test_rounded_decimals_that_are_exact_rationals_are_written_as_rationals():
+    from kanrun.kan.symbolic.snap import round_free
+
+    x = sympy.Symbol("x")
+    out = round_free(0.0625 * x**2 + 0.3333 * x, lambda e: True, digits_from=4)
+    assert out == sympy.Rational(1, 16) * x**2 + sympy.Float(0.3333, 4) * x

@@ -165,10 +165,11 @@ def round_free(expr, fn_check, digits_from: int = 4, digits_to: int = 15):
 
 
 def _rationals(expr):
-    """Rounded decimals that equal a small rational (1.0, 0.5, 0.25) become that rational."""
+    """Rounded decimals that equal a rational with a denominator up to 100 exactly (1.0,
+    0.5, 0.0625, 0.03) become that rational: the same number, written exactly."""
     reps = {}
     for f in expr.atoms(sympy.Float):
-        q = Fraction(float(f)).limit_denominator(12)
+        q = Fraction(float(f)).limit_denominator(100)
         if float(q) == float(f):
             reps[f] = sympy.Rational(q.numerator, q.denominator)
     return expr.xreplace(reps) if reps else expr
