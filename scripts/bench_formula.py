@@ -10,8 +10,10 @@ from the equation's ranges: relative RMS error sqrt(mean((f - t)^2) / mean(t^2))
     python scripts/bench_formula.py --out /tmp/bench [--every 5] [--only 1,6,11] [--jobs 1]
     python scripts/bench_formula.py --out /tmp/bench --collect   (score finished runs only)
 
-Measured (issue 17, 2 shared cores, --jobs 2 --timeout 600): 17 of 24 exact; each whole
-run 56-190 s, its formula step (search + recovery check) 9-73 s, median 27 s.
+Measured on main at fbb7f98 (third session, 2 cores, --jobs 2 --timeout 600): 17 of 24
+exact, each whole run 16-112 s (356 s for the 24). With the data-fitted product templates
+off (``pipeline.formula_templates=false``: the network's edges and the monomial of its
+inputs only) 8 of 24: the other 9 exact forms come from those templates.
 """
 
 from __future__ import annotations
