@@ -119,9 +119,9 @@ def snap_constants(fn, X, y, Xv, yv, theta, kinds, rel_tol: float = 0.05,
         for k in order:
             if tried >= max_trials or (deadline is not None and clock.now() > deadline):
                 break
-            passed = None  # (val, theta, value) of the best passing candidate so far
+            passed, first_cost = None, math.inf  # (val, theta, value) of the best pass
             for cand in simple_values(theta[k], kinds[k]):
-                if passed is not None and cand.cost > passed[3] + COST_SLACK:
+                if cand.cost > first_cost + COST_SLACK:
                     break
                 tried += 1
                 start = theta.copy()
@@ -131,8 +131,7 @@ def snap_constants(fn, X, y, Xv, yv, theta, kinds, rel_tol: float = 0.05,
                 new, _ = refit(fn, X, y, start, free=mask, max_nfev=60)
                 val = rmse(fn(Xv, new), yv)
                 if val <= limit and (passed is None or val < passed[0]):
-                    passed = (val, new, cand.expr,
-                              cand.cost if passed is None else passed[3])
+                    passed, first_cost = (val, new, cand.expr), min(first_cost, cand.cost)
             if passed is not None:
                 theta, fixed[k], exact[k] = passed[1], True, passed[2]
                 best_val, changed = passed[0], True
