@@ -73,6 +73,23 @@ def test_fit_symbolic_needs_symbolic_edges(data):
         STAGES["fit_symbolic"](tiny(), stage_data(data), FitSymbolicStage(steps=1))
 
 
+def test_fit_symbolic_that_raises_the_training_error_keeps_auto_symbolics_model(data,
+                                                                               caplog):
+    import logging
+
+    model = tiny()
+    model.auto_symbolic(lib=["x", "x^2", "sin", "exp"], x=data["train_input"])
+    ok, _ = STAGES["fit_symbolic"](model, stage_data(data), FitSymbolicStage(steps=3))
+    assert not same_state(ok, model)  # a refit that helps is kept
+    # Adam with a huge step: 3 steps that wreck the fit (the loss stays finite)
+    wild = FitSymbolicStage(steps=3, optimizer="Adam", lr=50.0)
+    with caplog.at_level(logging.WARNING):
+        kept, rows = STAGES["fit_symbolic"](model, stage_data(data), wild)
+    assert len(rows) == 3 and rows[-1]["train_rmse"] > summary(model, data)["train_rmse"]
+    assert same_state(kept, model) and kept is not model
+    assert "auto_symbolic made is kept" in caplog.text
+
+
 def test_non_finite_loss_fails_the_stage_with_the_last_good_model(data):
     settings = TrainStage(steps=5, optimizer="Adam", lr=1e30)
     with pytest.raises(StageFailed, match="became nan|became inf") as failed:

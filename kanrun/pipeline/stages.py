@@ -17,7 +17,7 @@ import torch
 
 from kanrun.kan import NonFiniteLossError
 
-from .describe import edge_counts
+from .describe import edge_counts, rmse
 from .errors import StageFailed, StageSkipped
 from .schema import (
     AutoSymbolicStage,
@@ -140,8 +140,15 @@ def fit_symbolic(model, data: StageData, cfg: FitSymbolicStage):
     if edge_counts(model)[1] == 0:
         raise StageSkipped("stage fit_symbolic skipped: no edge is symbolic (run auto_symbolic "
                            "before it)")
-    model = copy.deepcopy(model)
-    return model, data.fit(model, cfg)
+    before = rmse(model, data.train_input, data.data["train_label"], data.loss_fn)
+    fitted = copy.deepcopy(model)
+    rows = data.fit(fitted, cfg)
+    after = rmse(fitted, data.train_input, data.data["train_label"], data.loss_fn)
+    if not after <= before:  # a refit from a good start that ends worse went astray
+        log.warning("fit_symbolic: the refit raised the training error (%.4g -> %.4g); the "
+                    "symbolic model auto_symbolic made is kept", before, after)
+        return copy.deepcopy(model), rows
+    return fitted, rows
 
 
 STAGES = {
