@@ -78,3 +78,12 @@ def test_plot_activations_panels_and_errors(tmp_path):
     assert (tmp_path / "a.png").is_file()
     with pytest.raises(PlotError, match="in_vars needs 2 names"):
         m.plot(x=x, in_vars=["a"])
+
+
+def test_input_names_mathtext_cannot_parse_are_drawn_as_plain_text():
+    m = KAN([4, 1], grid=3, seed=0, dtype=torch.float64)
+    names = ["E_", "x_12", "p_F", "lambda_"]
+    fig = m.plot(x=_x(50, 4), in_vars=names)
+    figure_array(fig)  # draws: "$E_$" would raise a mathtext ParseSyntaxException here
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {"E_", "$x_{12}$", "$p_{F}$", "lambda_"} <= texts

@@ -57,10 +57,14 @@ def _names(given, n, default, what):
 
 
 def _label(name):
-    """Plain names as they are; sympy-like names (x_1, theta) in math mode."""
+    """Names like x, theta, x_1, p_F, x_12 in math mode (the whole subscript braced);
+    anything else (E_, lambda_, a_b_c, 1/x) as plain text, which mathtext could not parse."""
     if name.startswith("$"):
         return name
-    return f"${name}$" if name.replace("_", "").isalnum() else name
+    head, sep, sub = name.partition("_")
+    if not head.isalpha() or (sep and not sub.isalnum()):
+        return name
+    return f"${head}_{{{sub}}}$" if sep else f"${head}$"
 
 
 def _curve(x_in, phi):
