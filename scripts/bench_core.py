@@ -2,16 +2,20 @@
 
     python scripts/bench_core.py            # all benchmarks
     python scripts/bench_core.py paper ml   # a subset: paper, sparsify, ensemble, ml, refine
+    python scripts/bench_core.py ml --threads 2   # torch threads of every side (default 1)
 
 1. paper:    fit of [2,5,1], G=5, 1000 samples, 20 LBFGS steps (grid updates on).
 2. sparsify: the same fit with lamb=0.01 (the L1 + entropy penalty).
 3. ensemble: 32 members of the paper fit in one KANEnsemble call (float64) against 32
              sequential solo fits: throughput, and each member's agreement with its solo fit.
 4. ml:       Adam step and forward of [64,256,64] x1024, [100,100,100] x1024 and
-             [784,64,10] x256 (G=5, k=3): kanrun, flashkan 0.2.0 and inkan 0.5.2 (where
-             installed), pykan speed() (first shape only), an MLP with the same parameter
-             count and the bare GEMMs of the same shapes (the lower bound); peak memory of
-             the training steps, each in a fresh process.
+             [784,64,10] x256 (G=5, k=3), float32: kanrun, flashkan 0.2.0 and inkan 0.5.2
+             (PyPI, the bench extra), efficient-kan and fast-kan (not on PyPI: measured
+             when their packages ``efficient_kan`` / ``fastkan`` are importable, e.g. a
+             clone of their repositories on PYTHONPATH), pykan speed() (first shape only),
+             an MLP with the same parameter count and the bare GEMMs of the same shapes (a
+             lower bound for a dense-basis KAN); the memory a training step adds, each in a
+             fresh process. kanrun's first call compiles its fused layer (not timed).
 5. refine:   grid extension 5 -> 10 -> 20 -> 50 of a trained [2,5,1] model.
 
 Runs alternate between the implementations (one thread each) and the medians are
@@ -30,7 +34,12 @@ import time
 
 import torch
 
-torch.set_num_threads(1)
+THREADS = 1
+if "--threads" in sys.argv:  # the one option: torch threads of every implementation
+    _at = sys.argv.index("--threads")
+    THREADS = int(sys.argv[_at + 1])
+    del sys.argv[_at : _at + 2]
+torch.set_num_threads(THREADS)
 SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -142,6 +151,14 @@ def _ml_model(kind: str, width):
 
         return inkan.KANNetwork(list(width), grid_size=ML_GRID, spline_order=ML_K,
                                 compile_basis=kind == "inkan")
+    if kind == "efficient-kan":
+        import efficient_kan
+
+        return efficient_kan.KAN(list(width), grid_size=ML_GRID, spline_order=ML_K)
+    if kind == "fast-kan":  # Gaussian RBFs: as many per edge as kanrun has B-splines
+        import fastkan
+
+        return fastkan.FastKAN(list(width), num_grids=ML_GRID + ML_K)
     # the MLP with the KAN's trained parameter count (coefficients and two scales per edge)
     n_kan = sum(a * b for a, b in zip(width, width[1:], strict=False)) * (ML_GRID + ML_K + 2)
     hidden = n_kan // (width[0] + width[-1] + 1)
@@ -159,12 +176,13 @@ def _ml_step(kind: str, width=(64, 256, 64), batch: int = 1024, train: bool = Tr
             feat = a * (ML_GRID + ML_K)
             mats.append((torch.rand(b, feat), torch.rand(feat, batch), torch.rand(b, batch)))
 
-        def step():
-            for w, basis, grad in mats:
+        def step():  # the first layer needs no input gradient
+            for li, (w, basis, grad) in enumerate(mats):
                 w @ basis
                 if train:
                     grad @ basis.t()
-                    w.t() @ grad
+                    if li:
+                        w.t() @ grad
         return step
     model = _ml_model(kind, width)
     if not train:
@@ -192,12 +210,13 @@ def _median_time(step, budget_s: float = 3.0, max_reps: int = 15) -> float:
 
 def _peak_memory_mb(kind: str, width, batch) -> float:
     code = (
-        "import json,sys,torch; sys.path.insert(0,%r); torch.set_num_threads(1);"  # noqa: UP031 (a code template)
+        "import json,sys,torch; sys.path.insert(0,%r); torch.set_num_threads(%d);"  # noqa: UP031 (a code template)
         "import bench_core as b; s=b._ml_step(%r,%r,%r); s();"
         "open('/proc/self/clear_refs','w').write('5');"
         "rss=lambda f:[int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(f)][0];"
         "base=rss('VmRSS:'); [s() for _ in range(3)];"
-        "print(json.dumps((rss('VmHWM:')-base)/1024))" % (SCRIPT_DIR, kind, list(width), batch)
+        "print(json.dumps((rss('VmHWM:')-base)/1024))" % (SCRIPT_DIR, THREADS, kind, list(width),
+                                                           batch)
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     try:
@@ -207,7 +226,8 @@ def _peak_memory_mb(kind: str, width, batch) -> float:
 
 
 def _available(kind: str) -> bool:
-    module = {"flashkan": "flashkan", "inkan": "inkan", "inkan-eager": "inkan"}.get(kind)
+    module = {"flashkan": "flashkan", "inkan": "inkan", "inkan-eager": "inkan",
+              "efficient-kan": "efficient_kan", "fast-kan": "fastkan"}.get(kind)
     if module is None:
         return True
     try:
@@ -219,11 +239,12 @@ def _available(kind: str) -> bool:
 
 def bench_ml(rounds: int = 3) -> None:
     for shape, (width, batch) in enumerate(ML_SHAPES):
-        kinds = ["kanrun", "flashkan", "inkan", "inkan-eager", "mlp", "gemm"]
+        kinds = ["kanrun", "flashkan", "inkan", "inkan-eager", "efficient-kan", "fast-kan",
+                 "mlp", "gemm"]
         if shape == 0:
             kinds.insert(1, "pykan")
         kinds = [k for k in kinds if _available(k)]
-        print(f"  [{','.join(map(str, width))}] x{batch}", flush=True)
+        print(f"  [{','.join(map(str, width))}] x{batch}, {THREADS} thread(s)", flush=True)
         med = {}
         for train in (True, False):
             steps = {}
@@ -249,9 +270,10 @@ def bench_ml(rounds: int = 3) -> None:
             if (k, True) in med:
                 print(f"    {k:11s} {med[(k, True)]:9.1f} ms per Adam step, "
                       f"{med[(k, False)]:8.1f} ms forward")
-        mem = {k: _peak_memory_mb(k, width, batch) for k in ("kanrun", "mlp")}
-        print(f"    memory added by training steps: kanrun {mem['kanrun']:.0f} MB, "
-              f"MLP {mem['mlp']:.0f} MB")
+        mem = {k: _peak_memory_mb(k, width, batch) for k in ("kanrun", "flashkan", "mlp")
+               if _available(k)}
+        print("    memory added by a training step: "
+              + ", ".join(f"{k} {v:.0f} MB" for k, v in mem.items()))
         for train, what in ((True, "step"), (False, "forward")):
             ours = med[("kanrun", train)]
             rel = ", ".join(f"{ours / med[(k, train)]:.2f}x {k}" for k in kinds

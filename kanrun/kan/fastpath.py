@@ -70,7 +70,7 @@ class PlainObjective:
             basis_t, base_t = layer.cached_inputs(a)
             a, sv = layer_forward(a, base_t, layer.coef, layer.scale_base, layer.scale_sp,
                                   layer.mask, layer.knots, layer.tables(), layer.k, basis_t,
-                                  need_dx=li > 0)
+                                  need_dx=li > 0, fuse=True)
             saved.append(sv)
         diff = a - y.t()
         loss = (diff * diff).mean()
@@ -80,7 +80,7 @@ class PlainObjective:
             layer = model.layers[li]
             need = (li > 0, False, True, layer.scale_base.requires_grad,
                     layer.scale_sp.requires_grad)
-            g_x, _, g_coef, g_sb, g_sp = layer_backward(saved[li], g, need)
+            g_x, _, g_coef, g_sb, g_sp = layer_backward(saved[li], g, need, k=layer.k)
             grads[(li, "coef")], grads[(li, "scale_base")], grads[(li, "scale_sp")] = (
                 g_coef, g_sb, g_sp)
             g = g_x

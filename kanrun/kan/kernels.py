@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from . import spline
+from . import fused, spline
 
 
 def silu(x: torch.Tensor) -> torch.Tensor:
@@ -43,19 +43,28 @@ BASE_FUNCTIONS = {
 
 
 def layer_forward(xt, base_t, coef, scale_base, scale_sp, mask, knots, tables, k, basis_t,
-                  need_dx: bool, members: int = 1):
+                  need_dx: bool, members: int = 1, fuse: bool = False):
     """Returns ``(y_t, saved)``. ``base_t`` None means silu, computed (and later
     differentiated) here; ``basis_t`` (in * n_basis, batch) may be a cached basis.
+
+    ``fuse``: a large single layer on equally spaced knots may take the fused path
+    (:mod:`kanrun.kan.fused`: features in one compiled pass, one product each way); its
+    ``saved`` then holds the features in place of the basis and the knot constants last.
 
     ``members`` > 1: that many models of one shape stacked along the inputs (member-major
     rows, as :class:`~kanrun.kan.ensemble_stack.Stack` holds them); member m's outputs sum
     over its own rows only, so the products are batched (``y_t`` is (members * out, batch)).
     """
+    rows_all, out_dim, n_basis = coef.shape
+    if (fuse and members == 1 and basis_t is None and base_t is None
+            and fused.applies(xt, tables[3], n_basis, out_dim)):
+        out = _fused_forward(xt, coef, scale_base, scale_sp, mask, tables[3], k, need_dx)
+        if out is not None:
+            return out
     sig = None
     if base_t is None:
         sig = torch.sigmoid(xt)  # kept for the derivative
         base_t = silu(xt)
-    rows_all, out_dim, n_basis = coef.shape
     cols = deriv = None
     if basis_t is None or need_dx:
         vals, cols, deriv = spline.fast_local_basis(xt, knots, k, need_dx, tables)
@@ -75,14 +84,44 @@ def layer_forward(xt, base_t, coef, scale_base, scale_sp, mask, knots, tables, k
                             basis_t.view(members, rows * n_basis, batch))
         y_t = y_t.view(members * out_dim, batch)
     saved = (basis_t, base_t, coef, sp_mask, w_base, w_sp, mask, cols, deriv,
-             xt if sig is not None and need_dx else None, sig)
+             xt if sig is not None and need_dx else None, sig, None)
     return y_t, saved
 
 
-def layer_backward(saved, gy, need, members: int = 1):
+def _fused_forward(xt, coef, scale_base, scale_sp, mask, uniform, k, need_dx):
+    """layer_forward on the fused features [basis; silu] (in * (n_basis + 1), batch): one
+    product with the weights [coef * scale_sp * mask; scale_base * mask] of each input."""
+    n_basis = coef.shape[2]
+    feats = fused.features(xt, uniform, k, n_basis)
+    if feats is None:
+        return None
+    w_all = fused.weights(coef, scale_base, scale_sp, mask, k)
+    y_t = w_all.t() @ feats
+    t0, inv_h, _ = uniform
+    saved = (feats, None, coef, scale_sp, None, w_all, mask, None, None,
+             xt if need_dx else None, None, torch.cat([t0, inv_h], 1))
+    return y_t, saved
+
+
+def _fused_backward(saved, gy, need, k):
+    feats, _, coef, scale_sp, _, w_all, mask, _, _, xt, _, consts = saved
+    g_x = g_coef = g_sb = g_sp = None
+    if need[2] or need[3] or need[4]:
+        g_coef, g_sb, g_sp = fused.param_grads(gy @ feats.t(), coef, scale_sp, mask, k)
+    if need[0]:
+        uniform = (consts[:, :1], consts[:, 1:], None)
+        g_x = fused.grad_x(w_all @ gy, xt, uniform, k, coef.shape[2])
+    return (g_x, None, g_coef if need[2] else None, g_sb if need[3] else None,
+            g_sp if need[4] else None)
+
+
+def layer_backward(saved, gy, need, members: int = 1, k: int | None = None):
     """Gradients ``(x, base, coef, scale_base, scale_sp)`` for the flags in ``need``;
-    ``gy`` is (members * out, batch) (see :func:`layer_forward`)."""
-    basis_t, base_t, coef, sp_mask, w_base, w_sp, mask, cols, deriv, xt, sig = saved
+    ``gy`` is (members * out, batch) (see :func:`layer_forward`). ``k``, the spline order,
+    is needed only for a fused forward's state."""
+    if saved[11] is not None:
+        return _fused_backward(saved, gy, need, k)
+    basis_t, base_t, coef, sp_mask, w_base, w_sp, mask, cols, deriv, xt, sig, _ = saved
     rows_all, out_dim, n_basis = coef.shape
     batch = gy.shape[-1]
     m, rows = members, rows_all // members
@@ -128,11 +167,12 @@ class SplineLayerFunction(torch.autograd.Function):
     def forward(ctx, xt, base_t, coef, scale_base, scale_sp, mask, knots, tables, k,
                 basis_t=None):
         y_t, saved = layer_forward(xt, base_t, coef, scale_base, scale_sp, mask, knots, tables,
-                                   k, basis_t, ctx.needs_input_grad[0])
+                                   k, basis_t, ctx.needs_input_grad[0], fuse=True)
         ctx.save_for_backward(*saved)
+        ctx.k = k
         return y_t
 
     @staticmethod
     def backward(ctx, gy):
-        grads = layer_backward(ctx.saved_tensors, gy, ctx.needs_input_grad)
+        grads = layer_backward(ctx.saved_tensors, gy, ctx.needs_input_grad, k=ctx.k)
         return (*grads, None, None, None, None, None)

@@ -49,7 +49,7 @@ def layer_penalty_t(layer, xt, saved, m, lamb, lamb_l1, lamb_entropy, need_dx):
     ``saved`` is the forward state of :func:`kanrun.kan.kernels.layer_forward`: (dense
     basis, silu(x), ..., cols, local derivative, x, sigmoid(x)).
     """
-    basis_t, base, _, sp_mask, _, _, _, cols, deriv, _, sig = saved
+    basis_t, base, _, sp_mask, _, _, _, cols, deriv, _, sig, _ = saved
     rows_all, out = layer.scale_sp.shape
     basis = basis_t.view(rows_all, layer.n_basis, -1)  # (m * in, nb, batch)
     rows, batch = rows_all // m, xt.shape[1]
