@@ -34,7 +34,7 @@ from .spline import cardinal_coefficients
 # science models have tens) on inputs whose dense basis has MIN_ENTRIES entries (in *
 # n_basis * batch); below that compiling (seconds, once per process and layer shape) would
 # cost more than it saves
-MIN_EDGES = 1024
+MIN_EDGES = 512
 MIN_ENTRIES = 1 << 17
 
 _state = {"enabled": os.environ.get("KANRUN_FUSED", "1") != "0", "compiled": {}}
