@@ -347,8 +347,8 @@ class NumpyObjective:
         self.core = BatchedCore(None, None, lamb, l1, ent)
         self.grids = [layer.knots for layer in model.layers]
         self._key = None
-        self._inputs = TensorCache(4)  # data -> (dense first-layer inputs, data^T)
-        self._targets = TensorCache(4)  # labels -> labels^T
+        self._inputs = TensorCache(2)  # data -> (dense first-layer inputs, data^T)
+        self._targets = TensorCache(2)  # labels -> labels^T
         self.last_mse = self.last_reg = None
 
     def _refresh(self):
@@ -370,15 +370,6 @@ class NumpyObjective:
         """The first layer's inputs (1, rows, batch) and the data (1, in, batch)."""
         return (first_inputs(self.model.layers[0], x.t().contiguous()),
                 np.ascontiguousarray(_np(x).T)[None])
-
-    def mse(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        """The mean-squared error of the model on (x, y), without gradients (fit's test
-        loss; the first layer's inputs of x are kept like those of the training data)."""
-        self._refresh()
-        first, _ = self._inputs.get((x, self.grids[0]), lambda: self._first_inputs(x))
-        yt = self._targets.get((y,), lambda: np.ascontiguousarray(_np(y).T)[None])
-        diff = self.core.forward(first) - yt
-        return float((diff * diff).mean())
 
     def value_and_grad(self, x: torch.Tensor, y: torch.Tensor):
         self._refresh()
