@@ -31,10 +31,10 @@ import torch
 from .spline import cardinal_coefficients
 
 # the fused path serves layers with at least MIN_EDGES edges (in * out: ML-scale layers;
-# science models have tens) on inputs whose dense basis has MIN_ENTRIES entries (in *
+# science models have tens to hundreds) on inputs whose dense basis has MIN_ENTRIES entries (in *
 # n_basis * batch); below that compiling (seconds, once per process and layer shape) would
 # cost more than it saves
-MIN_EDGES = 512
+MIN_EDGES = 4096
 MIN_ENTRIES = 1 << 17
 
 _state = {"enabled": os.environ.get("KANRUN_FUSED", "1") != "0", "compiled": {}}
