@@ -201,8 +201,13 @@ def _ml_step(kind: str, width=(64, 256, 64), batch: int = 1024, train: bool = Tr
     return step
 
 
-def _median_time(step, budget_s: float = 3.0, max_reps: int = 15) -> float:
-    _timed(step)  # first call: compilation where there is one
+FIRST_CALLS: dict = {}  # label -> seconds of its first call (compilation where there is one)
+
+
+def _median_time(step, budget_s: float = 3.0, max_reps: int = 15, label=None) -> float:
+    compile_s, _ = _timed(step)
+    if label is not None:
+        FIRST_CALLS.setdefault(label, compile_s)
     first, _ = _timed(step)
     reps = max(2, min(max_reps, int(budget_s / max(first, 1e-6))))
     return statistics.median(_timed(step)[0] for _ in range(reps))
@@ -259,7 +264,8 @@ def bench_ml(rounds: int = 3) -> None:
                     slow = k == "pykan"
                     try:  # the first call compiles where a layer uses torch.compile
                         times[k].append(_median_time(step, budget_s=6.0 if slow else 2.0,
-                                                     max_reps=3 if slow else 15))
+                                                     max_reps=3 if slow else 15,
+                                                     label=(k, train)))
                     except Exception as err:
                         print(f"    {k}: skipped ({type(err).__name__}: {err})")
                         del steps[k]
@@ -270,6 +276,9 @@ def bench_ml(rounds: int = 3) -> None:
             if (k, True) in med:
                 print(f"    {k:11s} {med[(k, True)]:9.1f} ms per Adam step, "
                       f"{med[(k, False)]:8.1f} ms forward")
+        first = ", ".join(f"{k} {FIRST_CALLS[(k, True)]:.1f} s" for k in kinds
+                          if (k, True) in FIRST_CALLS and k in ("kanrun", "flashkan", "inkan"))
+        print(f"    first training step (compiles where a layer uses torch.compile): {first}")
         mem = {k: _peak_memory_mb(k, width, batch) for k in ("kanrun", "flashkan", "mlp")
                if _available(k)}
         print("    memory added by a training step: "

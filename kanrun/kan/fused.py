@@ -28,6 +28,7 @@ from fractions import Fraction
 
 import torch
 
+from .activations import silu, silu_slope
 from .spline import cardinal_coefficients
 
 # the fused path serves layers with at least MIN_EDGES edges (in * out: ML-scale layers;
@@ -93,7 +94,7 @@ def _make_features(k: int, n_basis: int):
         z = (xt - t0) * inv_h
         steps = torch.arange(n_basis, dtype=xt.dtype, device=xt.device).view(1, -1, 1)
         basis = _cardinal(z.unsqueeze(1) - steps, k, pieces, False)
-        base = torch.nn.functional.silu(xt).unsqueeze(1)
+        base = silu(xt).unsqueeze(1)
         return torch.cat([basis, base], 1).view(-1, xt.shape[1])
 
     return features
@@ -108,9 +109,8 @@ def _make_grad_x(k: int, n_basis: int):
         z = (xt - t0) * inv_h
         steps = torch.arange(n_basis, dtype=xt.dtype, device=xt.device).view(1, -1, 1)
         slope = _cardinal(z.unsqueeze(1) - steps, k, pieces, True)
-        sig = torch.sigmoid(xt)
         return ((g[:, :n_basis] * slope).sum(1) * inv_h
-                + g[:, n_basis] * (sig * (1 + xt * (1 - sig))))
+                + g[:, n_basis] * silu_slope(xt, torch.sigmoid(xt)))
 
     return grad_x
 
