@@ -2,7 +2,7 @@
 
 On equally spaced knots (``t_j = t_0 + j h``, as every layer has until a grid update) the
 dense basis needs no search, gather or scatter: with z = (x - t_0) / h, basis j at x is the
-cardinal B-spline N_k(z - j), a fixed piecewise polynomial (:func:`spline.cardinal_coefficients`).
+cardinal B-spline N_k(z - j), a fixed piecewise polynomial (:func:`spline.cardinal_fractions`).
 So the layer's features -- the dense basis (in, G+k, batch) and silu(x) -- are one
 elementwise expression of x, and the input gradient one elementwise expression of x and
 the features' gradient (the derivative is recomputed, not stored). ``torch.compile`` turns
@@ -29,7 +29,7 @@ from fractions import Fraction
 import torch
 
 from .activations import silu, silu_slope
-from .spline import cardinal_coefficients
+from .spline import cardinal_fractions
 
 # the fused path serves layers with at least MIN_EDGES edges (in * out: ML-scale layers;
 # science models have tens to hundreds) on inputs whose dense basis has MIN_ENTRIES entries (in *
@@ -45,10 +45,7 @@ def _symmetric_pieces(k: int):
     """N_k as polynomials of s = |v - (k + 1) / 2| (the spline is symmetric about its
     centre): ``[(upper end of the piece in s, coefficients lowest power first), ...]``,
     inner piece first; exact rationals, rounded once to floats."""
-    table = cardinal_coefficients(k).tolist()  # [p][r]: piece m = k - r in u = v - m
-    # exact again: the table's entries are k!-denominator rationals rounded once
-    exact = [[Fraction(c).limit_denominator(math.factorial(k) * 64) for c in row]
-             for row in table]
+    exact = cardinal_fractions(k)  # [p][r]: piece m = k - r in u = v - m
     centre = Fraction(k + 1, 2)
     pieces = []
     m = math.floor(centre)  # the piece holding the centre (or starting there)

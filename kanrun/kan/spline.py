@@ -24,6 +24,7 @@ __all__ = [
     "interior",
     "bspline_basis",
     "padded_knots",
+    "cardinal_fractions",
     "local_basis",
     "basis_tables",
     "fast_local_basis",
@@ -180,22 +181,23 @@ def _uniform_constants(g: torch.Tensor, k: int, dtype):
     return g[:, :1].to(dtype), (1.0 / h).to(dtype), coef.to(dtype)
 
 
-def cardinal_coefficients(k: int) -> torch.Tensor:
-    """C[p, r] (float64, each rounded once from its exact rational value): on any interval
-    of equally spaced knots the local B-spline r (r = 0 .. k, the one whose support ends
-    k - r intervals later) is sum_p C[p, r] u^p, u the position in the interval in [0, 1).
+def cardinal_fractions(k: int) -> list[list[Fraction]]:
+    """C[p][r] exactly: on any interval of equally spaced knots the local B-spline r
+    (r = 0 .. k, the one whose support ends k - r intervals later) is sum_p C[p][r] u^p,
+    u the position in the interval in [0, 1).
 
     It is the piece m = k - r of the cardinal B-spline,
     N_k(u + m) = 1/k! sum_{i<=m} (-1)^i binom(k+1, i) (u + m - i)^k, expanded in u.
     """
-    out = torch.empty(k + 1, k + 1, dtype=torch.float64)
-    for r in range(k + 1):
-        m = k - r
-        for p in range(k + 1):
-            exact = sum(Fraction((-1) ** i * math.comb(k + 1, i) * math.comb(k, p)
-                                 * (m - i) ** (k - p)) for i in range(m + 1))
-            out[p, r] = float(exact / math.factorial(k))
-    return out
+    return [[sum(Fraction((-1) ** i * math.comb(k + 1, i) * math.comb(k, p)
+                          * (k - r - i) ** (k - p)) for i in range(k - r + 1))
+             / math.factorial(k) for r in range(k + 1)] for p in range(k + 1)]
+
+
+def cardinal_coefficients(k: int) -> torch.Tensor:
+    """:func:`cardinal_fractions` as a (k+1, k+1) float64 tensor, each rounded once."""
+    return torch.tensor([[float(c) for c in row] for row in cardinal_fractions(k)],
+                        dtype=torch.float64)
 
 
 def fast_local_basis(xt: torch.Tensor, grid: torch.Tensor, k: int, with_derivative: bool,
