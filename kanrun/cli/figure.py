@@ -13,10 +13,13 @@ import sys
 import time
 from pathlib import Path
 
+_SIGNALLED = []  # set once SIGTERM arrived: whatever the interrupt then unwinds into is a stop
+
 
 def _stop(signum, frame):
     # SIGTERM like Ctrl-C: joblib then stops its worker processes (none is left running);
     # finished jobs stay in OUT/jobs/ and the next run reuses them
+    _SIGNALLED.append(signum)
     raise KeyboardInterrupt
 
 
@@ -67,12 +70,24 @@ def main(argv: list[str]) -> int:
                               jobs=args.jobs, out=args.out, fresh=args.fresh,
                               progress=progress)
         except FigureError as err:
+            if _SIGNALLED:
+                return _stopped(name)
             print(f"error: {err}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            print(f"{name}: stopped; finished jobs are kept and reused by the next run",
-                  file=sys.stderr)
-            return 130
+            return _stopped(name)
+        except Exception:
+            # the interrupt can surface as another error from inside joblib's worker pool
+            # (a pool torn down mid-call); after a SIGTERM that is still a stop
+            if _SIGNALLED:
+                return _stopped(name)
+            raise
         print(f"{name}: wrote {out} in {time.perf_counter() - start:.0f} s "
               f"(see {out / 'README.md'})", flush=True)
     return 0
+
+
+def _stopped(name: str) -> int:
+    print(f"{name}: stopped; finished jobs are kept and reused by the next run",
+          file=sys.stderr)
+    return 130
