@@ -13,9 +13,10 @@ models of science where every evaluation takes a millisecond or less:
 - on the CPU the flat vector is read and written through a NumPy view (no tensor copies),
   and a closure may return its loss and gradient as a float and a NumPy array.
 
-:class:`~kanrun.kan.lbfgs_batched.BatchedLBFGS` runs this iteration for many problems at
-once with the same arithmetic per problem (tests/test_ensemble.py checks it bit for bit):
-a change here must be made there too.
+The iteration itself (:class:`LBFGSCore`) is a generator of the points to evaluate, so
+:class:`~kanrun.kan.lbfgs_batched.BatchedLBFGS` runs the same code for many problems at
+once, one batched evaluation serving them all (tests/test_ensemble.py checks it bit for
+bit against solo fits).
 """
 
 from __future__ import annotations
@@ -78,21 +79,19 @@ def _cubic_min(x1, f1, g1, x2, f2, g2, lo, hi):
     return min(max(t, lo), hi)
 
 
-class LBFGS:
-    """L-BFGS over ``params`` (tensors with ``requires_grad``); call :meth:`step`.
+class LBFGSCore:
+    """The L-BFGS iteration on one flat float64 vector, without the parameters: the
+    curvature history and :meth:`iterate`, a generator that yields each point to evaluate
+    and receives its ``(loss, gradient)``. :class:`LBFGS` drives it with a closure; the
+    batched optimizer (:mod:`kanrun.kan.lbfgs_batched`) drives one per member with a single
+    batched evaluation, so a member takes exactly the steps of its solo fit."""
 
-    The closure returns the loss (with its graph; it must not call ``backward`` itself), or
-    a pair ``(loss, flat_gradient)`` already computed in the order of ``params``.
-    """
-
-    def __init__(self, params, lr=1.0, max_iter=20, max_eval=None, tolerance_grad=1e-7,
+    def __init__(self, n, lr=1.0, max_iter=20, max_eval=None, tolerance_grad=1e-7,
                  tolerance_change=1e-9, history_size=100, c1=1e-4, c2=0.9, max_ls=25):
-        self.flat = FlatParameters(params)
         self.lr, self.max_iter = lr, int(max_iter)
         self.max_eval = int(max_eval) if max_eval is not None else int(max_iter * 5 / 4)
         self.tol_grad, self.tol_change = tolerance_grad, tolerance_change
         self.m, self.c1, self.c2, self.max_ls = int(history_size), c1, c2, int(max_ls)
-        n = self.flat.x.numel()
         self.S = np.zeros((self.m, n))  # curvature pairs in rows 0..count-1, oldest first
         self.Y = np.zeros((self.m, n))
         self.rho = []  # 1 / (y . s) of each pair
@@ -101,25 +100,7 @@ class LBFGS:
         self.gamma = 1.0
         self.n_iter = 0
 
-    def close(self):
-        self.flat.release()
-
     # ----------------------------------------------------------------- pieces
-    def _evaluate(self, closure):
-        params = self.flat.params
-        with torch.enable_grad():
-            out = closure()
-            if isinstance(out, tuple):  # (loss, flat gradient) computed by the closure
-                loss, flat = out
-                if isinstance(flat, np.ndarray):
-                    return float(loss), flat.astype(np.float64, copy=False)
-            else:
-                grads = torch.autograd.grad(out, params, allow_unused=True)
-                loss = out
-                flat = torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
-                                  for g, p in zip(grads, params, strict=True)])
-        return float(loss.detach()), flat.detach().cpu().numpy().astype(np.float64)
-
     def _direction(self, g):
         """-H g by :func:`two_loop` on this optimizer's history."""
         c = self.count
@@ -138,16 +119,13 @@ class LBFGS:
         self.count = c + 1
         self.gamma = ys / float(y @ y)
 
-    def _phi(self, closure, x0, t, d):
-        self.flat.set(x0 + t * d)
-        loss, g = self._evaluate(closure)
-        return loss, g, float(g @ d)
-
-    def _line_search(self, closure, x0, t, d, f, g, gtd):
-        """Strong-Wolfe search along d from x0; leaves the parameters at the chosen point."""
+    def _line_search(self, x0, t, d, f, g, gtd):
+        """Strong-Wolfe search along d from x0 (a generator, as :meth:`iterate`); returns
+        (loss, gradient, step length, evaluations) of the chosen point."""
         c1, c2, tol = self.c1, self.c2, self.tol_change
         d_norm = float(np.abs(d).max())
-        f_new, g_new, gtd_new = self._phi(closure, x0, t, d)
+        f_new, g_new = yield x0 + t * d
+        gtd_new = float(g_new @ d)
         evals = 1
         t_prev, f_prev, g_prev, gtd_prev = 0.0, f, g, gtd
         bracket = None
@@ -164,7 +142,8 @@ class LBFGS:
                                 t + 0.01 * (t - t_prev), t * 10)
             t_prev, f_prev, g_prev, gtd_prev = t, f_new, g_new, gtd_new
             t = t_next
-            f_new, g_new, gtd_new = self._phi(closure, x0, t, d)
+            f_new, g_new = yield x0 + t * d
+            gtd_new = float(g_new @ d)
             evals += 1
         if bracket is None:
             bracket = [(0.0, f, g, gtd), (t, f_new, g_new, gtd_new)]
@@ -186,7 +165,8 @@ class LBFGS:
                     insufficient = True
             else:
                 insufficient = False
-            f_new, g_new, gtd_new = self._phi(closure, x0, t, d)
+            f_new, g_new = yield x0 + t * d
+            gtd_new = float(g_new @ d)
             evals += 1
             high = 1 - low
             if f_new > f + c1 * t * gtd or f_new >= bracket[low][1]:
@@ -199,17 +179,17 @@ class LBFGS:
                     bracket[high] = bracket[low]
                 bracket[low] = (t, f_new, g_new, gtd_new)
         t, f_best, g_best, _ = bracket[low]
-        self.flat.set(x0 + t * d)
         return f_best, g_best, t, evals
 
     # ----------------------------------------------------------------- step
-    def step(self, closure):
-        """Up to ``max_iter`` L-BFGS iterations from the current parameters."""
-        loss, g = self._evaluate(closure)
+    def iterate(self, x):
+        """Up to ``max_iter`` iterations from ``x`` (float64): a generator that yields the
+        points to evaluate (None: ``x`` itself) and is sent each point's (loss, gradient);
+        it returns (loss, final point)."""
+        loss, g = yield None
         evals = 1
         if float(np.abs(g).max()) <= self.tol_grad:
-            return loss
-        x = self.flat.get()
+            return loss, x
         for it in range(self.max_iter):
             self.n_iter += 1
             if self.n_iter == 1:
@@ -228,7 +208,7 @@ class LBFGS:
             gtd = float(g @ d)
             if gtd > -self.tol_change:
                 break
-            loss, g, t, ls_evals = self._line_search(closure, x, t, d, loss, g, gtd)
+            loss, g, t, ls_evals = yield from self._line_search(x, t, d, loss, g, gtd)
             x = x + t * d
             self.d, self.t = d, t
             evals += ls_evals
@@ -240,6 +220,52 @@ class LBFGS:
                 break
             if abs(loss - self.loss_prev) < self.tol_change:
                 break
+        return loss, x
+
+
+class LBFGS(LBFGSCore):
+    """L-BFGS over ``params`` (tensors with ``requires_grad``); call :meth:`step`.
+
+    The closure returns the loss (with its graph; it must not call ``backward`` itself), or
+    a pair ``(loss, flat_gradient)`` already computed in the order of ``params``.
+    """
+
+    def __init__(self, params, **options):
+        self.flat = FlatParameters(params)
+        super().__init__(self.flat.x.numel(), **options)
+
+    def close(self):
+        self.flat.release()
+
+    def _evaluate(self, closure):
+        params = self.flat.params
+        with torch.enable_grad():
+            out = closure()
+            if isinstance(out, tuple):  # (loss, flat gradient) computed by the closure
+                loss, flat = out
+                if isinstance(flat, np.ndarray):
+                    return float(loss), flat.astype(np.float64, copy=False)
+            else:
+                grads = torch.autograd.grad(out, params, allow_unused=True)
+                loss = out
+                flat = torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
+                                  for g, p in zip(grads, params, strict=True)])
+        return float(loss.detach()), flat.detach().cpu().numpy().astype(np.float64)
+
+    def step(self, closure):
+        """Up to ``max_iter`` L-BFGS iterations from the current parameters; leaves them at
+        the last accepted point and returns its loss."""
+        run = self.iterate(self.flat.get())
+        point = next(run)
+        try:
+            while True:
+                if point is not None:
+                    self.flat.set(point)
+                point = run.send(self._evaluate(closure))
+        except StopIteration as done:
+            loss, x = done.value
+        if point is not None:  # the search may end on an earlier point than its last trial
+            self.flat.set(x)
         return loss
 
 
