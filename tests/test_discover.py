@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import sympy
+import torch
 
 from kanrun.data import recovered
 from kanrun.discover import additive, basis, discover, linear, monomial, noise, separability, snap
@@ -200,3 +201,23 @@ def test_kan_route_turns_the_smallest_fitting_network_into_a_formula():
     assert isinstance(expr, sympy.Expr) and expr.free_symbols <= {a, b}
     fn = sympy.lambdify([a, b], expr, "numpy")
     assert np.sqrt(np.mean((fn(x[hold, 0], x[hold, 1]) - y[hold]) ** 2)) < 0.05
+
+
+def test_shape_search_fits_the_seeds_of_a_shape_at_once_as_one_by_one():
+    from kanrun.discover.structure import SEEDS, _data, _fit, _fit_seeds
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (200, 2))
+    y = np.exp(0.5 * x[:, 0]) * x[:, 1] + x[:, 1] ** 2
+    data = _data(x, y, np.arange(160), np.arange(160, 200))
+    batched = _fit_seeds([2, 2, 1], data, SEEDS, steps=6)
+    errors = []
+    for seed, (model, err) in zip(SEEDS, batched, strict=True):
+        solo, solo_err = _fit([2, 2, 1], data, seed, steps=6)
+        assert abs(err - solo_err) <= 1e-9 * solo_err
+        for a, b in zip(model.state_dict().values(), solo.state_dict().values(), strict=True):
+            assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+        errors.append(err)
+    assert len(set(errors)) == len(SEEDS)
+    mult = _fit_seeds([2, [0, 1], 1], data, SEEDS[:2], steps=2)  # not plain: one by one
+    assert all(model is not None and np.isfinite(err) for model, err in mult)

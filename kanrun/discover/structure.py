@@ -1,8 +1,9 @@
 """The KAN route: the smallest network that fits, turned into a formula.
 
 Shapes are tried smallest first -- [n,1], [n,1,1], [n,2,1], [n,[0,1],1] (one
-multiplication node), [n,3,1], [n,2,1,1] -- each from a few seeds; the first shape whose
-holdout RMSE reaches the target (the noise floor, or a fraction of the spread of y) wins.
+multiplication node), [n,3,1], [n,2,1,1] -- each from a few seeds fitted at once (one
+KANEnsemble); the first seed of the first shape whose holdout RMSE reaches the target (the
+noise floor, or a fraction of the spread of y) wins.
 Inputs whose attribution is negligible are dropped and the shape refitted. The network is
 then made symbolic with the library's auto_symbolic and exported; the formula's constants
 are refitted jointly in float64 (snap.refit) by the caller's ranking.
@@ -38,6 +39,19 @@ def _fit(width, data, seed: int, steps: int):
     return model, float(rows["test_loss"][-1])
 
 
+def _fit_seeds(width, data, seeds, steps: int) -> list:
+    """[(model or None, holdout rmse)] for each seed: one batched KANEnsemble fit where the
+    shape is plain (its members are their solo fits, bit for bit), else one fit per seed."""
+    from kanrun.kan import KANEnsemble
+
+    if any(isinstance(w, (list, tuple)) for w in width) or len(seeds) < 2:
+        return [_fit(width, data, seed, steps) for seed in seeds]
+    ens = KANEnsemble(width=width, grid=5, k=3, seeds=seeds, dtype="float64")
+    histories = ens.fit(data, opt="LBFGS", steps=steps, update_grid=True)
+    return [(None, np.inf) if "error" in h or not h["test_loss"] else
+            (model, float(h["test_loss"][-1])) for model, h in zip(ens, histories, strict=True)]
+
+
 def shape_search(x: np.ndarray, y: np.ndarray, train, hold, target: float, deadline: float,
                  steps: int = 40):
     """(model, width, holdout rmse, inputs kept): the smallest shape reaching ``target``
@@ -46,14 +60,14 @@ def shape_search(x: np.ndarray, y: np.ndarray, train, hold, target: float, deadl
     n = x.shape[1]
     best = None
     for hidden in SHAPES:
-        for seed in SEEDS:
-            if clock() > deadline:
-                return best
-            width = [n, *hidden]
-            model, err = _fit(width, data, seed, steps)
+        if clock() > deadline:
+            return best
+        width = [n, *hidden]
+        for seed, (model, err) in zip(SEEDS, _fit_seeds(width, data, SEEDS, steps),
+                                      strict=True):
             if model is not None and (best is None or err < best[2]):
                 best = (model, width, err, list(range(n)))
-            if err <= target:
+            if err <= target:  # the first seed that reaches the target, as one by one
                 return _drop_unused(best, x, y, train, hold, seed, steps)
     return best
 

@@ -58,15 +58,37 @@ def job_key(settings: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _run_job(fn: Callable, settings: dict, cache: Path | None) -> dict:
-    """Run one job with one torch thread; its result is cached as JSON when ``cache``."""
+def _run_unit(fn: Callable, fn_many: Callable | None, unit: list) -> list:
+    """Run the jobs of ``unit`` ((index, settings, cache path) triples) with one torch
+    thread: one by one with ``fn``, or all in one call of ``fn_many``; each result is cached
+    as JSON where its path is set. Returns (index, result) pairs."""
     import torch
 
     torch.set_num_threads(1)
-    result = fn(settings)
-    if cache is not None:
-        artifacts.write_json(cache, {"settings": settings, "result": result})
-    return result
+    if fn_many is None or len(unit) == 1:
+        results = [fn(settings) for _, settings, _ in unit]
+    else:
+        results = fn_many([settings for _, settings, _ in unit])
+    for (_, settings, cache), result in zip(unit, results, strict=True):
+        if cache is not None:
+            artifacts.write_json(cache, {"settings": settings, "result": result})
+    return [(i, result) for (i, _, _), result in zip(unit, results, strict=True)]
+
+
+def _units(todo: list, key: Callable | None, workers: int) -> list[list]:
+    """The jobs to run grouped by ``key`` (None: one job per unit); groups are split in
+    halves while there are fewer units than ``workers`` (no idle process)."""
+    if key is None:
+        return [[t] for t in todo]
+    groups: dict = {}
+    for t in todo:
+        groups.setdefault(key(t[1]), []).append(t)
+    units = list(groups.values())
+    while len(units) < min(workers, len(todo)):
+        units.sort(key=len)
+        big = units.pop()
+        units += [big[: len(big) // 2], big[len(big) // 2 :]]
+    return units
 
 
 @dataclass
@@ -82,11 +104,15 @@ class FigureContext:
     def settings(self) -> dict:
         return OmegaConf.to_container(self.cfg, resolve=True)
 
-    def map(self, fn: Callable[[dict], dict], jobs: list[dict], label: Callable = str) -> list:
+    def map(self, fn: Callable[[dict], dict], jobs: list[dict], label: Callable = str,
+            batched: tuple[Callable, Callable] | None = None) -> list:
         """``[fn(job) for job in jobs]`` on ``self.jobs`` processes, reusing cached results.
 
         ``fn`` must be a module-level function (it runs in worker processes) returning
-        JSON-safe values. Results come back in the order of ``jobs``.
+        JSON-safe values. Results come back in the order of ``jobs``. ``batched`` =
+        ``(fn_many, key)``: the jobs to run that share ``key(job)`` go to one call of
+        ``fn_many`` (module-level, a list of jobs -> their results, each what ``fn`` gives);
+        the cache stays one entry per job, under ``fn``'s name.
         """
         cache_dir = self.out / "jobs"
         results: list = [None] * len(jobs)
@@ -102,27 +128,27 @@ class FigureContext:
             todo.append((i, job, path))
         if len(todo) < len(jobs):
             self.progress(f"{len(jobs) - len(todo)} of {len(jobs)} jobs reused from {cache_dir}")
-        for done, (i, result) in enumerate(self._execute(fn, todo), start=1):
-            results[i] = result
-            self.progress(f"[{done}/{len(todo)}] {label(jobs[i])}")
+        fn_many, key = batched if batched is not None else (None, None)
+        units = _units(todo, key, self.jobs)
+        done = 0
+        for pairs in self._execute(fn, fn_many, units):
+            for i, result in pairs:
+                results[i] = result
+                done += 1
+                self.progress(f"[{done}/{len(todo)}] {label(jobs[i])}")
         return results
 
-    def _execute(self, fn, todo):
-        if self.jobs <= 1 or len(todo) <= 1:
-            for i, job, path in todo:
-                yield i, _run_job(fn, job, path)
+    def _execute(self, fn, fn_many, units):
+        if self.jobs <= 1 or len(units) <= 1:
+            for unit in units:
+                yield _run_unit(fn, fn_many, unit)
             return
         from joblib import Parallel, delayed
 
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        parallel = Parallel(n_jobs=min(self.jobs, len(todo)), backend="loky",
+        parallel = Parallel(n_jobs=min(self.jobs, len(units)), backend="loky",
                             return_as="generator_unordered")
-        calls = (delayed(_indexed)(i, fn, job, path) for i, job, path in todo)
-        yield from parallel(calls)
-
-
-def _indexed(i, fn, job, path):
-    return i, _run_job(fn, job, path)
+        yield from parallel(delayed(_run_unit)(fn, fn_many, unit) for unit in units)
 
 
 def finite(value) -> float | None:

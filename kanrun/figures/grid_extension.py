@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .context import FigureContext, sci
 from .output import markdown_table, new_figure, positive, save_png, write_csv, write_markdown
-from .training import kan_schedule
+from .training import kan_schedule, kan_schedules, same_but_seed
 
 ABOUT = "paper Fig 2.3: grid extension 3 -> 1000 on exp(sin(pi x)+y^2), [2,1,1] and [2,5,1]"
 
@@ -41,7 +41,8 @@ def run(ctx: FigureContext) -> None:
     s = ctx.settings()
     jobs = _jobs(s)
     results = ctx.map(kan_schedule, jobs,
-                      label=lambda j: f"{shape_name(j['width'])} seed {j['seed']}")
+                      label=lambda j: f"{shape_name(j['width'])} seed {j['seed']}",
+                      batched=(kan_schedules, same_but_seed))
     by_shape: dict[str, list[dict]] = {}
     grid_rows, step_rows = [], []
     for job, res in zip(jobs, results, strict=True):

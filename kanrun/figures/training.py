@@ -6,6 +6,7 @@ cache) and returns JSON-safe numbers.
 
 from __future__ import annotations
 
+import json
 import time
 
 import torch
@@ -13,7 +14,8 @@ import torch
 from kanrun.common.dtypes import torch_dtype
 from kanrun.common.metrics import rmse
 from kanrun.data import load_dataset
-from kanrun.kan import KAN, NonFiniteLossError
+from kanrun.kan import KAN, KANEnsemble, NonFiniteLossError
+from kanrun.kan.fastpath import is_plain
 
 from .context import finite
 from .mlp import fit_mlp, make_mlp, n_params
@@ -67,6 +69,52 @@ def kan_schedule(job: dict) -> dict:
     return {"rows": rows, "steps": steps_rows}
 
 
+def same_but_seed(job: dict) -> str:
+    """The grouping key of :func:`kan_schedules`: a job's settings without its seed."""
+    return json.dumps({k: v for k, v in job.items() if k != "seed"}, sort_keys=True,
+                      default=str)
+
+
+def kan_schedules(jobs: list[dict]) -> list[dict]:
+    """:func:`kan_schedule` for jobs that differ only in their seed, the seeds fitted at
+    once: one :class:`~kanrun.kan.KANEnsemble` per grid (each member is its solo fit, bit
+    for bit). A row's ``seconds`` is the stage's time shared out over the members. Models
+    an ensemble cannot fit (not plain KANs) run one by one."""
+    first = jobs[0]
+    data = dataset(first["dataset"])
+    dtype = torch_dtype(first.get("dtype", "float32"))
+    data = {k: v.to(dtype) for k, v in data.items()}
+    models = [KAN(width=first["width"], grid=first["grids"][0], k=first.get("k", 3),
+                  seed=job["seed"], dtype=dtype, **first.get("kan_options", {}))
+              for job in jobs]
+    if len(jobs) < 2 or not all(is_plain(m) for m in models):
+        return [kan_schedule(job) for job in jobs]
+    mode = first.get("update_grid", "first")
+    rows, steps_rows = [[] for _ in jobs], [[] for _ in jobs]
+    for i, grid in enumerate(first["grids"]):
+        start = time.perf_counter()
+        if i:
+            models = [m.refine(grid, data["train_input"], margin=first.get("refine_margin"))
+                      for m in models]
+        update = mode == "always" or (mode == "first" and i == 0)
+        histories = KANEnsemble.from_models(models).fit(
+            data, opt="LBFGS", steps=first["steps"], update_grid=update,
+            lamb=first.get("lamb", 0.0))
+        seconds = round((time.perf_counter() - start) / len(jobs), 2)
+        for j, (model, history) in enumerate(zip(models, histories, strict=True)):
+            if first.get("record_steps"):
+                for tr, te in zip(history["train_loss"], history["test_loss"], strict=True):
+                    steps_rows[j].append([grid, finite(tr), finite(te)])
+            rows[j].append({
+                "grid": grid, "n_params": model.n_params,
+                "status": "non-finite loss" if "error" in history else "ok",
+                "train_rmse": finite(_rmse(model, data["train_input"], data["train_label"])),
+                "test_rmse": finite(_rmse(model, data["test_input"], data["test_label"])),
+                "seconds": seconds,
+            })
+    return [{"rows": r, "steps": st} for r, st in zip(rows, steps_rows, strict=True)]
+
+
 def mlp_job(job: dict) -> dict:
     """Train an MLP of ``job['width']`` for ``job['steps']`` L-BFGS steps."""
     data = dataset(job["dataset"])
@@ -85,7 +133,8 @@ def train_kans_and_mlps(ctx, kan_jobs: list[dict], mlp_jobs: list[dict]):
     def label(kind):
         return lambda j: f"{kind} {j['width']} on {j['dataset']['function']}"
 
-    return (ctx.map(kan_schedule, kan_jobs, label=label("KAN")),
+    return (ctx.map(kan_schedule, kan_jobs, label=label("KAN"),
+                    batched=(kan_schedules, same_but_seed)),
             ctx.map(mlp_job, mlp_jobs, label=label("MLP")))
 
 

@@ -42,6 +42,16 @@ class KANEnsemble:
         self.members = [KAN(width, grid=int(g), k=k, seed=s, **kwargs)
                         for s, g in zip(seeds, grids, strict=True)]
 
+    @classmethod
+    def from_models(cls, models) -> KANEnsemble:
+        """An ensemble of existing KANs (e.g. refined members); they are fitted in place."""
+        models = list(models)
+        if not models or not all(isinstance(m, KAN) for m in models):
+            raise FitError("from_models needs a non-empty list of KAN models")
+        ens = cls.__new__(cls)
+        ens.members = models
+        return ens
+
     def __len__(self) -> int:
         return len(self.members)
 
@@ -88,6 +98,8 @@ class KANEnsemble:
                          lamb_l1, lamb_entropy)
             for i, h in zip(ids, _fit_stack(stack, **settings), strict=True):
                 hist[i] = h
+        for member, data_i in zip(self.members, datasets, strict=True):
+            member.reference_inputs = data_i["train_input"]  # as fit: refine's default
         return hist
 
 
