@@ -17,11 +17,14 @@ $(VENV)/.torch: | $(VENV)/bin/python
 	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q "$(TORCH)"
 	@touch $@
 
-$(VENV)/.installed: pyproject.toml $(VENV)/.torch
+# setup.py builds the compiled loops (kanrun/kan/_hidden.c) in place; a change rebuilds them
+C_SOURCES := setup.py kanrun/kan/_hidden.c kanrun/kan/_hidden_impl.h
+
+$(VENV)/.installed: pyproject.toml $(C_SOURCES) $(VENV)/.torch
 	$(PIP) install -q -e ".[dev]"
 	@touch $@
 
-$(VENV)/.bench: pyproject.toml $(VENV)/.installed
+$(VENV)/.bench: pyproject.toml $(C_SOURCES) $(VENV)/.installed
 	$(PIP) install -q -e ".[dev,bench]"
 	@touch $@
 
@@ -51,4 +54,4 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check kanrun tests scripts
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache kanrun/kan/*.so

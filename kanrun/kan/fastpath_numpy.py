@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import spline
+from . import hidden_c, spline
 from .cache import TensorCache
 from .fastpath import SLOT_NAMES, slot_of
 from .penalty import feature_covariance, layer_penalty_cov
@@ -35,6 +35,7 @@ from .penalty import spread as _spread
 # objective: their cost grows with out * in * batch, while torch's dense-basis GEMMs scale
 # better; measured on one core, NumPy is 2.5-5x faster at 5-30 such edges, even at ~70
 MAX_HIDDEN_EDGES = 40
+_COMPILED = "compiled"  # marks a layer state of hidden_c's loops
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -224,6 +225,14 @@ class BatchedCore:
         sp_mask = sp * mask
         c.pad[..., k + 1 : k + 1 + nb] = coef * sp_mask[..., None]
         c.stack_e[...] = np.matmul(c.poly_pr, c.windows).transpose(3, 4, 0, 1, 2)
+        w_base = sb * mask  # (m, in, out)
+        if hidden_c.serves(x.dtype):  # the same quantities in one compiled loop
+            x = np.ascontiguousarray(x)
+            w_base = np.ascontiguousarray(w_base)
+            y, saved, edges = hidden_c.forward(c.knots, c.flat_stack, w, x, w_base,
+                                               keep_edges)
+            state = (_COMPILED, x, saved, w_base, sp_mask)
+            return y, (state + (edges,) if keep_edges else state)
         # column of every point, then one gather of [t_q, E[p, o]]
         cols = c.columns(x)
         picked = c.flat_stack.take(cols.reshape(-1), axis=1, mode="clip")
@@ -243,7 +252,6 @@ class BatchedCore:
         sig += 1.0
         np.reciprocal(sig, out=sig)
         base = x * sig
-        w_base = sb * mask  # (m, in, out)
         y = np.matmul(w_base.transpose(0, 2, 1), base)
         y += (val[:, :, 0] if in_dim == 1 else val.sum(2)).transpose(1, 0, 2)
         state = (cols, v, der, sig, base, w_base, sp_mask)
@@ -257,9 +265,16 @@ class BatchedCore:
         """Input gradient (m, in, batch) of a layer l >= 1 from its output gradient g
         (m, out, batch); its parameter gradients go to ``dest``. ``pen`` = (penalty
         gradient per edge value (m, in, out, batch), per input (m, in, batch)) or None."""
-        cols, v, der, sig, base, w_base, sp_mask = state[:7]
         m, in_dim, out_dim, nb = arrays[0].shape
         w, n_cols = c.w, c.n_cols
+        if state[0] is _COMPILED:
+            _, x, saved, w_base, sp_mask = state[:5]
+            moments, g_wb, g_x = hidden_c.backward(n_cols, c.flat_stack, w, x, saved, w_base,
+                                                   g, pen)
+            g_wsp = np.matmul(c.gather, moments.reshape(m, in_dim, n_cols * w, out_dim))
+            _param_grads(g_wsp.transpose(0, 1, 3, 2), g_wb, arrays, sp_mask, dest)
+            return g_x
+        cols, v, der, sig, base, w_base, sp_mask = state[:7]
         # moments M[(m, i, s), p*out + o] = sum over the points b of column s of
         # g[o, b] v[i, b]^p, then the spline-weight gradients in one batched product
         flat_cols = cols.reshape(-1)

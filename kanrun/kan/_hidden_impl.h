@@ -1,0 +1,138 @@
+/* One layer after the first of m small plain KANs, forward and backward, for one float
+ * type. Included twice by _hidden.c with REAL = double / float and NAME(x) = x##_d / x##_f.
+ * The layouts are those of fastpath_numpy._Hidden and BatchedCore (C order):
+ *   x (m, in, B)        the layer's inputs
+ *   knots (m, in, nk)   sorted knots of each edge row; column s = number of knots <= x
+ *   stack (1 + w*out, m*in*(nk+1))  per column: left knot, then E[p*out + o]
+ *   wbase (m, in, out)  base weights (scale_base * mask)
+ *   cols (m, in, B)     global column of each point (written by forward, read by backward)
+ *   sigs (m, in, B)     sigmoid of each input (likewise)
+ */
+
+static inline int NAME(column)(const REAL *kn, int nk, REAL xv)
+{
+    int c = 0;
+    if (nk <= 24) {
+        for (int q = 0; q < nk; q++)
+            c += (xv >= kn[q]);
+        return c;
+    }
+    int lo = 0, hi = nk; /* first knot > xv, as searchsorted(side="right") */
+    if (!(xv == xv))
+        return nk; /* NaN: numpy's searchsorted puts it last */
+    while (lo < hi) {
+        int mid = (lo + hi) >> 1;
+        if (kn[mid] <= xv)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+void NAME(hidden_forward)(int m, int in, int out, int B, int w, int nk, const REAL *x,
+                          const REAL *knots, const REAL *stack, const REAL *wbase, REAL *y,
+                          int32_t *cols, REAL *sigs, REAL *edges)
+{
+    const int n_cols = nk + 1;
+    const long n_all = (long)m * in * n_cols; /* row length of stack */
+    const int k = w - 1;
+    for (long q = 0; q < (long)m * out * B; q++)
+        y[q] = 0;
+    for (int a = 0; a < m; a++) {
+        for (int i = 0; i < in; i++) {
+            const long row = (long)a * in + i;
+            const REAL *xr = x + row * B, *kn = knots + row * nk, *wb = wbase + row * out;
+            const long col0 = row * n_cols;
+            int32_t *cr = cols + row * B;
+            REAL *sr = sigs + row * B;
+            REAL *ya = y + (long)a * out * B;
+            for (int b = 0; b < B; b++) {
+                const REAL xv = xr[b];
+                const long col = col0 + NAME(column)(kn, nk, xv);
+                cr[b] = (int32_t)col;
+                const REAL v = xv - stack[col];
+                const REAL sig = (REAL)1 / ((REAL)1 + EXP(-xv));
+                sr[b] = sig;
+                const REAL base = xv * sig;
+                for (int o = 0; o < out; o++) {
+                    const REAL *e = stack + (1 + o) * n_all + col; /* E[p, o] at e[p*out*n_all] */
+                    REAL val = e[(long)k * out * n_all];
+                    for (int p = k - 1; p >= 0; p--)
+                        val = val * v + e[(long)p * out * n_all];
+                    const REAL edge = wb[o] * base + val;
+                    ya[(long)o * B + b] += edge;
+                    if (edges)
+                        edges[(row * out + o) * B + b] = edge;
+                }
+            }
+        }
+    }
+}
+
+void NAME(hidden_backward)(int m, int in, int out, int B, int w, int nk, const REAL *x,
+                           const int32_t *cols, const REAL *sigs, const REAL *stack,
+                           const REAL *wbase,
+                           const REAL *g, const REAL *pen0, const REAL *pen1, double *moments,
+                           REAL *g_wb, REAL *gx)
+{
+    const int n_cols = nk + 1;
+    const long n_all = (long)m * in * n_cols;
+    const int k = w - 1;
+    const long mw = (long)w * out; /* moments row length */
+    for (long q = 0; q < n_all * mw; q++)
+        moments[q] = 0;
+    for (int a = 0; a < m; a++) {
+        for (int i = 0; i < in; i++) {
+            const long row = (long)a * in + i;
+            const REAL *xr = x + row * B, *wb = wbase + row * out;
+            const int32_t *cr = cols + row * B;
+            const REAL *sr = sigs + row * B;
+            const REAL *ga = g + (long)a * out * B;
+            double acc_wb[64];
+            double *awb = out <= 64 ? acc_wb : NULL;
+            if (awb)
+                for (int o = 0; o < out; o++)
+                    awb[o] = 0;
+            else
+                for (int o = 0; o < out; o++)
+                    g_wb[row * out + o] = 0;
+            for (int b = 0; b < B; b++) {
+                const REAL xv = xr[b];
+                const long col = cr[b];
+                const double v = (double)(xv - stack[col]);
+                const REAL vr = xv - stack[col];
+                const REAL sig = sr[b];
+                const REAL base = xv * sig;
+                const REAL dsilu = sig + base * ((REAL)1 - sig);
+                double *mo = moments + col * mw;
+                REAL gxv = 0;
+                for (int o = 0; o < out; o++) {
+                    REAL go = ga[(long)o * B + b];
+                    if (pen0)
+                        go += pen0[(row * out + o) * B + b];
+                    double vp = go;
+                    for (int p = 0; p < w; p++) {
+                        mo[(long)p * out + o] += vp;
+                        vp *= v;
+                    }
+                    if (awb)
+                        awb[o] += (double)go * base;
+                    else
+                        g_wb[row * out + o] += go * base;
+                    const REAL *e = stack + (1 + o) * n_all + col;
+                    REAL der = 0, val = e[(long)k * out * n_all];
+                    for (int p = k - 1; p >= 0; p--) {
+                        der = der * vr + val;
+                        val = val * vr + e[(long)p * out * n_all];
+                    }
+                    gxv += go * (wb[o] * dsilu + der);
+                }
+                gx[row * B + b] = pen1 ? gxv + pen1[row * B + b] : gxv;
+            }
+            if (awb)
+                for (int o = 0; o < out; o++)
+                    g_wb[row * out + o] = (REAL)awb[o];
+        }
+    }
+}

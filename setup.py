@@ -1,0 +1,8 @@
+"""The one compiled piece of kanrun (optional: without a C compiler kanrun installs without
+it and uses its NumPy operations instead). Everything else is in pyproject.toml."""
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("kanrun.kan._hidden", ["kanrun/kan/_hidden.c"],
+                             depends=["kanrun/kan/_hidden_impl.h"],
+                             extra_compile_args=["-O3"], optional=True)])
