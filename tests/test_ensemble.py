@@ -109,3 +109,14 @@ def test_one_member_torch_stack_is_the_plain_objective_bit_for_bit():
                                                                 data["train_label"])
     assert np.array_equal(grads[0], grad.numpy())  # the same kernels, the same numbers
     assert abs(losses[0] - float(loss)) <= 1e-15 * float(loss)
+
+
+def test_exact_test_losses_are_those_of_solo_fits_bit_for_bit():
+    data = _data(0, dtype=torch.float32)
+    ens = KANEnsemble(width=[2, 3, 1], grid=5, k=3, seeds=[0, 1], dtype=torch.float32)
+    histories = ens.fit(data, opt="LBFGS", steps=4, exact_test=True)
+    for seed, got in zip([0, 1], histories, strict=True):
+        solo = KAN(width=[2, 3, 1], grid=5, k=3, seed=seed, dtype=torch.float32)
+        expected = solo.fit(data, opt="LBFGS", steps=4)
+        assert got["test_loss"] == expected["test_loss"]
+        assert got["train_loss"] == expected["train_loss"]

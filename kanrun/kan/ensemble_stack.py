@@ -221,6 +221,8 @@ class NumpyStack(Stack):
     def __init__(self, members, datasets, lambs, lamb_l1=1.0, lamb_entropy=2.0):
         super().__init__(members, datasets, lambs, lamb_l1, lamb_entropy)
         m = self.m
+        self._inputs = {split: [d[f"{split}_input"].to(device=self.device, dtype=self.dtype)
+                                for d in datasets] for split in ("train", "test")}
         arrays = []  # NumPy views of the stacked tensors, member axis first
         for layer in self.layers:
             rows = layer.in_dim // m
@@ -252,10 +254,16 @@ class NumpyStack(Stack):
         self._knots_changed()
 
     def _knots_changed(self):
+        """The constants of the knots, computed member by member from the members' own
+        layers (what their solo fits compute; see first_inputs)."""
         for core, part in zip(self.cores, self.parts, strict=True):
-            core.set_knots(self.layers, self.m, part)
-        self._first = first_inputs(self.layers[0], self.train[0], self.m)
-        self._first_test = first_inputs(self.layers[0], self.test[0], self.m)
+            core.set_knots([member.layers for member in self.members[part]])
+        self._first = np.concatenate([
+            first_inputs(member.layers[0], x.t().contiguous())
+            for member, x in zip(self.members, self._inputs["train"], strict=True)])
+        self._first_test = np.concatenate([
+            first_inputs(member.layers[0], x.t().contiguous())
+            for member, x in zip(self.members, self._inputs["test"], strict=True)])
 
     def get(self) -> np.ndarray:
         return np.concatenate([v.reshape(self.m, -1) for v in self._views], 1).astype(
@@ -273,8 +281,20 @@ class NumpyStack(Stack):
         diff = out - self.test[1].numpy()
         return (diff * diff).reshape(self.m, -1).mean(1).astype(np.float64)
 
+    @torch.no_grad()
     def update_grid(self) -> None:
-        super().update_grid()
+        """Each member's own ``update_grid`` on its training inputs (the code of its solo
+        fit), then back into the stack."""
+        self.write_back()
+        for member, x in zip(self.members, self._inputs["train"], strict=True):
+            member.update_grid(x)
+        for li, layer in enumerate(self.layers):
+            rows = layer.in_dim // self.m
+            for i, member in enumerate(self.members):
+                for name in ("grid", "coef", "scale_base", "scale_sp", "mask"):
+                    getattr(layer, name)[i * rows : (i + 1) * rows].copy_(
+                        getattr(member.layers[li], name))
+        self._basis_cache.clear()
         self._knots_changed()
 
     def loss_and_grad(self, waiting=None):

@@ -100,14 +100,16 @@ class _Hidden:
         return cols
 
 
-def first_inputs(layer, xt: torch.Tensor, m: int = 1) -> np.ndarray:
-    """[dense basis (in * n_basis rows); silu (in rows)] of each member's data: xt
-    (m * in, batch), the layer's inputs stacked member-major -> (m, rows, batch)."""
+def first_inputs(layer, xt: torch.Tensor) -> np.ndarray:
+    """[dense basis (in * n_basis rows); silu (in rows)] of one model's data: xt (in, batch)
+    -> (1, rows, batch). (An ensemble calls it member by member: torch's vectorized kernels
+    may round a tensor's last elements differently, so a stacked call would not give each
+    member the numbers of its solo fit.)"""
     with torch.no_grad():
         batch = xt.shape[1]
         vals, cols, _ = spline.fast_local_basis(xt, layer.knots, layer.k, False, layer.tables())
-        basis = spline.dense_basis(vals, cols, layer.n_basis).view(m, -1, batch)
-        return torch.cat([basis, layer.base(xt).view(m, -1, batch)], 1).numpy()
+        basis = spline.dense_basis(vals, cols, layer.n_basis).view(1, -1, batch)
+        return torch.cat([basis, layer.base(xt).view(1, -1, batch)], 1).numpy()
 
 
 class BatchedCore:
@@ -128,17 +130,16 @@ class BatchedCore:
         self.last_mse = self.last_reg = None
         self._first_stats = None
 
-    def set_knots(self, layers, m, part=slice(None)):
-        """``layers``: the models' layers with ``m`` members stacked along the inputs
-        (m = 1: one model's own layers); the knots and basis tables of the members in
-        ``part`` (those of this core) are read."""
+    def set_knots(self, models_layers):
+        """``models_layers``: the layers of each model of this core (one list per model);
+        their knots and basis tables are read, each model's from its own layers, so that a
+        model sees the same constants alone and in an ensemble."""
         self.hidden = [None]
-        for layer in layers[1:]:
-            table = _np(layer.tables()[0])
-            rows, in_dim = table.shape[0], layer.in_dim // m
-            table = table.reshape(rows, m, -1).transpose(1, 0, 2)[part]
-            knots = _np(layer.knots).reshape(m, in_dim, -1)[part]
-            self.hidden.append(_Hidden(table, knots, layer))
+        for li in range(1, len(models_layers[0])):
+            layers = [model[li] for model in models_layers]
+            table = np.stack([_np(layer.tables()[0]) for layer in layers])
+            knots = np.stack([_np(layer.knots) for layer in layers])
+            self.hidden.append(_Hidden(table, knots, layers[0]))
 
     # ----------------------------------------------------------------- evaluation
     def forward(self, first):
@@ -378,7 +379,7 @@ class NumpyObjective:
                                 for layer in layers]
             self.core.dest = [tuple(self._where.get((li, n)) for n in SLOT_NAMES)
                               for li in range(len(layers))]
-            self.core.set_knots(layers, 1)
+            self.core.set_knots([layers])
             self._key = key
 
     def _first_inputs(self, x):

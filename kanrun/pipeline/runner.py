@@ -21,7 +21,7 @@ import torch
 
 from kanrun.kan import load_model
 
-from . import artifacts, describe, plots, quality
+from . import artifacts, describe, plots, pretrain, quality
 from .errors import RunInterrupted, StageFailed, StageSkipped
 from .formula import Formula, FormulaUnavailable, extract_formula, write_formula
 from .record import RunRecord
@@ -164,8 +164,14 @@ class Runner:
         data = StageData(self.data, seed=int(self.cfg.seed) + index, on_step=self._on_step,
                          loss_fn=self.loss_fn)
         self._began = self.clock()
+        ahead = pretrain.take(self.cfg, name)  # fitted with the sweep's other seeds
         try:
-            model, _ = STAGES[name](self.model, data, stage_settings(self.cfg, name))
+            if ahead is not None:
+                model, rows = ahead
+                for row in rows:
+                    self._on_step(row)
+            else:
+                model, _ = STAGES[name](self.model, data, stage_settings(self.cfg, name))
         except StageSkipped as skip:
             self.display.note(str(skip), logging.WARNING)
             row = self._row(name, self.model, "skipped", self.clock() - self._began)

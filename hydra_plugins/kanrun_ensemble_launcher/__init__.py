@@ -1,0 +1,1 @@
+"""kanrun's Hydra launcher for seed sweeps (``kanrun train -m +launcher=ensemble``)."""
