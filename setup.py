@@ -5,4 +5,4 @@ from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("kanrun.kan._hidden", ["kanrun/kan/_hidden.c"],
                              depends=["kanrun/kan/_hidden_impl.h"],
-                             extra_compile_args=["-O3"], optional=True)])
+                             extra_compile_args=["-O3", "-fno-trapping-math"], optional=True)])

@@ -47,14 +47,14 @@ void NAME(hidden_forward)(int m, int in, int out, int B, int w, int nk, const RE
             int32_t *cr = cols + row * B;
             REAL *sr = sigs + row * B;
             REAL *ya = y + (long)a * out * B;
+            for (int b = 0; b < B; b++) /* a loop of its own: vectorized */
+                sr[b] = (REAL)1 / ((REAL)1 + EXP(-xr[b]));
             for (int b = 0; b < B; b++) {
                 const REAL xv = xr[b];
                 const long col = col0 + NAME(column)(kn, nk, xv);
                 cr[b] = (int32_t)col;
                 const REAL v = xv - stack[col];
-                const REAL sig = (REAL)1 / ((REAL)1 + EXP(-xv));
-                sr[b] = sig;
-                const REAL base = xv * sig;
+                const REAL base = xv * sr[b];
                 for (int o = 0; o < out; o++) {
                     const REAL *e = stack + (1 + o) * n_all + col; /* E[p, o] at e[p*out*n_all] */
                     REAL val = e[(long)k * out * n_all];
