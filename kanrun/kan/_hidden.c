@@ -73,6 +73,57 @@ static inline float exp_f(float x)
     return x < small ? 0.0f : e;
 }
 
+/* The L1 + entropy penalty of one member's edge scales s (in, out) (kanrun/kan/penalty.py
+ * has the formulas): returns the penalty, writes d penalty / d s times lamb into ds. */
+static double scale_penalty1(int in, int out, const double *s, double lamb, double l1,
+                             double ent, double *ds, double *work)
+{
+    const double eps = 1e-4, ln2 = 0.6931471805599453;
+    double *tot_in = work, *tot_out = work + out, *sum_in = work + out + in,
+           *sum_out = work + 2 * out + in;
+    double total = 0, h_in = 0, h_out = 0;
+    for (int o = 0; o < out; o++)
+        tot_in[o] = 1, sum_in[o] = 0;
+    for (int i = 0; i < in; i++) {
+        tot_out[i] = 1, sum_out[i] = 0;
+        for (int o = 0; o < out; o++) {
+            tot_in[o] += s[i * out + o];
+            tot_out[i] += s[i * out + o];
+            total += s[i * out + o];
+        }
+    }
+    for (int i = 0; i < in; i++)
+        for (int o = 0; o < out; o++) {
+            const double v = s[i * out + o];
+            const double p_in = v / tot_in[o], p_out = v / tot_out[i];
+            const double log_in = log2(p_in + eps), log_out = log2(p_out + eps);
+            h_in += p_in * log_in;
+            h_out += p_out * log_out;
+            const double a_in = -(log_in + p_in / ((p_in + eps) * ln2));
+            const double a_out = -(log_out + p_out / ((p_out + eps) * ln2));
+            sum_in[o] += a_in * p_in;
+            sum_out[i] += a_out * p_out;
+            ds[i * out + o] = a_in; /* kept until the sums are complete */
+            work[2 * out + 2 * in + i * out + o] = a_out;
+        }
+    for (int i = 0; i < in; i++)
+        for (int o = 0; o < out; o++) {
+            const double a_in = ds[i * out + o], a_out = work[2 * out + 2 * in + i * out + o];
+            ds[i * out + o] = lamb * (l1 + ent * ((a_in - sum_in[o]) / tot_in[o] / out +
+                                                  (a_out - sum_out[i]) / tot_out[i] / in));
+        }
+    return l1 * total - ent * (h_in / out + h_out / in);
+}
+
+/* work: at least 2 * (in + out) + in * out doubles */
+void scale_penalty(int m, int in, int out, const double *s, const double *lamb, double l1,
+                   double ent, double *reg, double *ds, double *work)
+{
+    for (int a = 0; a < m; a++)
+        reg[a] = scale_penalty1(in, out, s + (long)a * in * out, lamb[a], l1, ent,
+                                ds + (long)a * in * out, work);
+}
+
 #define REAL double
 #define EXP exp_d
 #define NAME(x) x##_d
@@ -89,7 +140,7 @@ static inline float exp_f(float x)
 #undef EXP
 #undef NAME
 
-int kanrun_hidden_abi(void) { return 1; }
+int kanrun_hidden_abi(void) { return 2; }
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_hidden", NULL, -1, NULL};
 

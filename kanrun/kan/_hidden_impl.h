@@ -73,8 +73,9 @@ void NAME(hidden_forward)(int m, int in, int out, int B, int w, int nk, const RE
 void NAME(hidden_backward)(int m, int in, int out, int B, int w, int nk, const REAL *x,
                            const int32_t *cols, const REAL *sigs, const REAL *stack,
                            const REAL *wbase,
-                           const REAL *g, const REAL *pen0, const REAL *pen1, double *moments,
-                           REAL *g_wb, REAL *gx)
+                           const REAL *g, const REAL *edges, const double *pc,
+                           const double *pmean, const double *pwx, const double *pxmean,
+                           double *moments, REAL *g_wb, REAL *gx)
 {
     const int n_cols = nk + 1;
     const long n_all = (long)m * in * n_cols;
@@ -109,8 +110,9 @@ void NAME(hidden_backward)(int m, int in, int out, int B, int w, int nk, const R
                 REAL gxv = 0;
                 for (int o = 0; o < out; o++) {
                     REAL go = ga[(long)o * B + b];
-                    if (pen0)
-                        go += pen0[(row * out + o) * B + b];
+                    if (edges) /* the penalty's gradient joins this edge's */
+                        go += (REAL)(pc[row * out + o] *
+                                     (edges[(row * out + o) * B + b] - pmean[row * out + o]));
                     double vp = go;
                     for (int p = 0; p < w; p++) {
                         mo[(long)p * out + o] += vp;
@@ -128,11 +130,62 @@ void NAME(hidden_backward)(int m, int in, int out, int B, int w, int nk, const R
                     }
                     gxv += go * (wb[o] * dsilu + der);
                 }
-                gx[row * B + b] = pen1 ? gxv + pen1[row * B + b] : gxv;
+                gx[row * B + b] = edges ? gxv + (REAL)(pwx[row] * (xv - pxmean[row])) : gxv;
             }
             if (awb)
                 for (int o = 0; o < out; o++)
                     g_wb[row * out + o] = (REAL)awb[o];
+        }
+    }
+}
+
+/* The penalty of a hidden layer from its inputs x and edge values (m, in, out, B): adds each
+ * member's penalty to reg and writes what the backward pass needs for its gradient: per
+ * edge the factor c (d lamb*penalty / d edge_b = c (edge_b - mean)) and the mean, per input
+ * the factor wx (through std(x): wx (x_b - mean_x)) and the mean. work: see scale_penalty. */
+void NAME(hidden_penalty)(int m, int in, int out, int B, const REAL *x, const REAL *edges,
+                          const double *lamb, double l1, double ent, double *reg, double *c,
+                          double *emean, double *wx, double *xmean, double *s, double *ds,
+                          double *work)
+{
+    for (int a = 0; a < m; a++) {
+        for (int i = 0; i < in; i++) {
+            const long row = (long)a * in + i;
+            const REAL *xr = x + row * B;
+            double sum = 0, sq = 0;
+            for (int b = 0; b < B; b++)
+                sum += xr[b];
+            const double mx = sum / B;
+            for (int b = 0; b < B; b++)
+                sq += (xr[b] - mx) * (xr[b] - mx);
+            const double sx = sqrt(sq / (B - 1));
+            xmean[row] = mx;
+            wx[row] = sx; /* for now: the input's std */
+            for (int o = 0; o < out; o++) {
+                const REAL *er = edges + (row * out + o) * B;
+                double es = 0, eq = 0;
+                for (int b = 0; b < B; b++)
+                    es += er[b];
+                const double me = es / B;
+                for (int b = 0; b < B; b++)
+                    eq += (er[b] - me) * (er[b] - me);
+                emean[row * out + o] = me;
+                c[row * out + o] = sqrt(eq / (B - 1)); /* for now: the edge's std */
+                s[i * out + o] = c[row * out + o] / (sx + 0.1);
+            }
+        }
+        reg[a] += scale_penalty1(in, out, s, lamb[a], l1, ent, ds, work);
+        for (int i = 0; i < in; i++) {
+            const long row = (long)a * in + i;
+            const double sx = wx[row], denom = sx + 0.1;
+            double w = 0;
+            for (int o = 0; o < out; o++) {
+                const double std = c[row * out + o], g = ds[i * out + o];
+                w += g * std;
+                c[row * out + o] = std > 0 ? 1.0 / (std * (B - 1)) / denom * g : 0.0;
+            }
+            w = -w / (denom * denom);
+            wx[row] = sx > 0 ? w / (sx * (B - 1)) : 0.0;
         }
     }
 }

@@ -83,6 +83,7 @@ class _Hidden:
         self.stack[0] = table[:, 0].reshape(m, in_dim, n_cols).astype(dtype)
         self.stack_e = self.stack[1:].reshape(w, out_dim, m, in_dim, n_cols)
         self.flat_stack = self.stack.reshape(1 + w * out_dim, -1)
+        self.buffers = hidden_c.Buffers()  # what the compiled loops write
 
     def columns(self, x):
         """Global column (member, input, s) of every point of x (m, in, batch), s = number
@@ -198,8 +199,13 @@ class BatchedCore:
             reg, g_w0 = layer_penalty_cov(spread0, cov, weights.astype(np.float64), self.lamb,
                                           self.lamb_l1, self.lamb_entropy)
             for li in range(1, len(arrays)):
-                r, pen[li] = _penalty(_spread(inputs[li]), edges[li], self.lamb, self.lamb_l1,
-                                     self.lamb_entropy, need_dx=True)
+                if saved[li][0] is _COMPILED:  # the loops' own penalty, gradient as factors
+                    r, pen[li] = hidden_c.hidden_penalty(
+                        self.hidden[li].buffers, inputs[li], edges[li], self.lamb,
+                        self.lamb_l1, self.lamb_entropy)
+                else:
+                    r, pen[li] = _penalty(_spread(inputs[li]), edges[li], self.lamb,
+                                          self.lamb_l1, self.lamb_entropy, need_dx=True)
                 reg += r
             self.last_reg = reg
             total = mse + self.lamb * reg
@@ -230,8 +236,8 @@ class BatchedCore:
         if hidden_c.serves(x.dtype):  # the same quantities in one compiled loop
             x = np.ascontiguousarray(x)
             w_base = np.ascontiguousarray(w_base)
-            y, saved, edges = hidden_c.forward(c.knots, c.flat_stack, w, x, w_base,
-                                               keep_edges)
+            y, saved, edges = hidden_c.forward(c.buffers, c.knots, c.flat_stack, w, x,
+                                               w_base, keep_edges)
             state = (_COMPILED, x, saved, w_base, sp_mask)
             return y, (state + (edges,) if keep_edges else state)
         # column of every point, then one gather of [t_q, E[p, o]]
@@ -270,8 +276,8 @@ class BatchedCore:
         w, n_cols = c.w, c.n_cols
         if state[0] is _COMPILED:
             _, x, saved, w_base, sp_mask = state[:5]
-            moments, g_wb, g_x = hidden_c.backward(n_cols, c.flat_stack, w, x, saved, w_base,
-                                                   g, pen)
+            moments, g_wb, g_x = hidden_c.backward(c.buffers, n_cols, c.flat_stack, w, x,
+                                                   saved, w_base, g, pen)
             g_wsp = np.matmul(c.gather, moments.reshape(m, in_dim, n_cols * w, out_dim))
             _param_grads(g_wsp.transpose(0, 1, 3, 2), g_wb, arrays, sp_mask, dest)
             return g_x

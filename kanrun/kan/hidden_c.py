@@ -16,6 +16,8 @@ import numpy as np
 
 _P = ctypes.c_void_p
 _I = ctypes.c_int
+_D = ctypes.c_double
+ABI = 2  # kanrun_hidden_abi() of the sources this module calls (bumped with any signature)
 
 
 def _load():
@@ -29,7 +31,7 @@ def _load():
         return None
     try:
         lib = ctypes.CDLL(spec.origin)
-        if lib.kanrun_hidden_abi() != 1:
+        if lib.kanrun_hidden_abi() != ABI:
             return None
     except (OSError, AttributeError):
         return None
@@ -39,14 +41,24 @@ def _load():
         fwd.argtypes = [_I] * 6 + [_P] * 8
         fwd.restype = None
         bwd = getattr(lib, f"hidden_backward_{suffix}")
-        bwd.argtypes = [_I] * 6 + [_P] * 11
+        bwd.argtypes = [_I] * 6 + [_P] * 14
         bwd.restype = None
-        funcs[np.dtype(dtype)] = (fwd, bwd)
+        pen = getattr(lib, f"hidden_penalty_{suffix}")
+        pen.argtypes = [_I] * 4 + [_P] * 3 + [_D] * 2 + [_P] * 8
+        pen.restype = None
+        funcs[np.dtype(dtype)] = (fwd, bwd, pen)
+    lib.scale_penalty.argtypes = [_I] * 3 + [_P] * 2 + [_D] * 2 + [_P] * 3
+    lib.scale_penalty.restype = None
+    funcs["scale_penalty"] = lib.scale_penalty
     return funcs
 
 
 _FUNCS = _load()
 AVAILABLE = _FUNCS is not None
+
+
+def loaded() -> bool:
+    return _FUNCS is not None
 
 
 def serves(dtype) -> bool:
@@ -57,40 +69,96 @@ def _ptr(a) -> int | None:
     return None if a is None else a.ctypes.data
 
 
-def forward(knots, flat_stack, w, x, w_base, keep_edges):
+class Buffers:
+    """The arrays one layer's loops write, kept from call to call with their addresses
+    (for a [2,5,1] fit the ~40 address lookups of a call cost as much as a loop). Each
+    layer has its own: what a call returns stays valid until that layer's next call."""
+
+    def __init__(self):
+        self._arrays: dict = {}
+
+    def get(self, name, shape, dtype=np.float64):
+        key = (name, shape, np.dtype(dtype))
+        hit = self._arrays.get(key)
+        if hit is None:
+            array = np.empty(shape, dtype=dtype)
+            hit = self._arrays[key] = (array, array.ctypes.data)
+        return hit
+
+    def const(self, name, array):
+        """The address of an input that stays the same object (knots, tables)."""
+        hit = self._arrays.get(name)
+        if hit is None or hit[0] is not array:
+            hit = self._arrays[name] = (array, array.ctypes.data)
+        return hit[1]
+
+
+def forward(bufs, knots, flat_stack, w, x, w_base, keep_edges):
     """y (m, out, batch), what the backward pass needs (columns and sigmoids of the inputs,
     (m, in, batch) each) and, with ``keep_edges``, the edge values (m, in, out, batch) of a
-    layer after the first (see _hidden_impl.h)."""
+    layer after the first (see _hidden_impl.h); ``bufs`` the layer's :class:`Buffers`."""
     m, in_dim, batch = x.shape
     out_dim = w_base.shape[2]
-    fwd = _FUNCS[x.dtype][0]
-    y = np.empty((m, out_dim, batch), dtype=x.dtype)
-    cols = np.empty((m, in_dim, batch), dtype=np.int32)
-    sigs = np.empty((m, in_dim, batch), dtype=x.dtype)
-    edges = np.empty((m, in_dim, out_dim, batch), dtype=x.dtype) if keep_edges else None
-    fwd(m, in_dim, out_dim, batch, w, knots.shape[2], x.ctypes.data, knots.ctypes.data,
-        flat_stack.ctypes.data, w_base.ctypes.data, y.ctypes.data, cols.ctypes.data,
-        sigs.ctypes.data, _ptr(edges))
+    dt = x.dtype
+    y, p_y = bufs.get("y", (m, out_dim, batch), dt)
+    cols, p_cols = bufs.get("cols", (m, in_dim, batch), np.int32)
+    sigs, p_sigs = bufs.get("sigs", (m, in_dim, batch), dt)
+    edges, p_edges = bufs.get("edges", (m, in_dim, out_dim, batch), dt) if keep_edges else (
+        None, None)
+    _FUNCS[dt][0](m, in_dim, out_dim, batch, w, knots.shape[2], x.ctypes.data,
+                  bufs.const("knots", knots), bufs.const("stack", flat_stack),
+                  w_base.ctypes.data, p_y, p_cols, p_sigs, p_edges)
     return y, (cols, sigs), edges
 
 
-def backward(n_cols, flat_stack, w, x, saved, w_base, g, pen):
+def scale_penalty(s, lamb, lamb_l1, lamb_entropy):
+    """penalty._scale_grads in C: (penalty (m,), d lamb*penalty / d s (m, in, out))."""
+    m, in_dim, out_dim = s.shape
+    s = np.ascontiguousarray(s, dtype=np.float64)
+    lamb = np.ascontiguousarray(lamb, dtype=np.float64)
+    reg, ds = np.empty(m), np.empty((m, in_dim, out_dim))
+    work = np.empty(2 * (in_dim + out_dim) + in_dim * out_dim)
+    _FUNCS["scale_penalty"](m, in_dim, out_dim, s.ctypes.data, lamb.ctypes.data,
+                            float(lamb_l1), float(lamb_entropy), reg.ctypes.data,
+                            ds.ctypes.data, work.ctypes.data)
+    return reg, ds
+
+
+def hidden_penalty(bufs, x, edges, lamb, lamb_l1, lamb_entropy):
+    """The penalty of a layer after the first from its inputs x (m, in, batch) and edge
+    values (m, in, out, batch) (:func:`forward` with ``keep_edges``): (penalty (m,), what
+    :func:`backward` needs for its gradient)."""
+    m, in_dim, out_dim, batch = edges.shape
+    lamb = np.ascontiguousarray(lamb, dtype=np.float64)
+    reg = np.zeros(m)
+    c, p_c = bufs.get("pen_c", (m, in_dim, out_dim))
+    emean, p_emean = bufs.get("pen_emean", (m, in_dim, out_dim))
+    wx, p_wx = bufs.get("pen_wx", (m, in_dim))
+    xmean, p_xmean = bufs.get("pen_xmean", (m, in_dim))
+    _, p_s = bufs.get("pen_s", (in_dim, out_dim))
+    _, p_ds = bufs.get("pen_ds", (in_dim, out_dim))
+    _, p_work = bufs.get("pen_work", (2 * (in_dim + out_dim) + in_dim * out_dim,))
+    _FUNCS[x.dtype][2](m, in_dim, out_dim, batch, x.ctypes.data, edges.ctypes.data,
+                       lamb.ctypes.data, float(lamb_l1), float(lamb_entropy), reg.ctypes.data,
+                       p_c, p_emean, p_wx, p_xmean, p_s, p_ds, p_work)
+    return reg, (edges, p_c, p_emean, p_wx, p_xmean)
+
+
+def backward(bufs, n_cols, flat_stack, w, x, saved, w_base, g, pen):
     """(moments (m * in * n_cols, w * out) float64, base-weight gradient (m, in, out),
-    input gradient (m, in, batch)) from the output gradient g (m, out, batch); ``pen`` as
-    in BatchedCore._backward; ``saved`` what :func:`forward` returned for it."""
+    input gradient (m, in, batch)) from the output gradient g (m, out, batch); ``pen`` None
+    or what :func:`hidden_penalty` returned for the gradient; ``saved`` what
+    :func:`forward` returned for it."""
     m, in_dim, batch = x.shape
     out_dim = w_base.shape[2]
-    bwd = _FUNCS[x.dtype][1]
-    moments = np.empty((m * in_dim * n_cols, w * out_dim))
-    g_wb = np.empty((m, in_dim, out_dim), dtype=x.dtype)
-    gx = np.empty((m, in_dim, batch), dtype=x.dtype)
-    g = np.ascontiguousarray(g, dtype=x.dtype)
-    p0 = p1 = None
-    if pen is not None:
-        p0 = np.ascontiguousarray(pen[0], dtype=x.dtype)
-        p1 = np.ascontiguousarray(pen[1], dtype=x.dtype)
+    dt = x.dtype
+    moments, p_mom = bufs.get("moments", (m * in_dim * n_cols, w * out_dim))
+    g_wb, p_gwb = bufs.get("g_wb", (m, in_dim, out_dim), dt)
+    gx, p_gx = bufs.get("gx", (m, in_dim, batch), dt)
+    g = np.ascontiguousarray(g, dtype=dt)
+    edges, p_c, p_emean, p_wx, p_xmean = (None,) * 5 if pen is None else pen
     cols, sigs = saved
-    bwd(m, in_dim, out_dim, batch, w, n_cols - 1, x.ctypes.data, cols.ctypes.data,
-        sigs.ctypes.data, flat_stack.ctypes.data, w_base.ctypes.data, g.ctypes.data,
-        _ptr(p0), _ptr(p1), moments.ctypes.data, g_wb.ctypes.data, gx.ctypes.data)
+    _FUNCS[dt][1](m, in_dim, out_dim, batch, w, n_cols - 1, x.ctypes.data, cols.ctypes.data,
+                  sigs.ctypes.data, bufs.const("stack", flat_stack), w_base.ctypes.data,
+                  g.ctypes.data, _ptr(edges), p_c, p_emean, p_wx, p_xmean, p_mom, p_gwb, p_gx)
     return moments, g_wb, gx
