@@ -124,6 +124,48 @@ void scale_penalty(int m, int in, int out, const double *s, const double *lamb, 
                                 ds + (long)a * in * out, work);
 }
 
+/* The penalty of the first layer, whose edges are linear in fixed features of the data:
+ * phi_ij = w_ij . F_i, so std(phi_ij) = sqrt(w_ij^T C_i w_ij) with C_i the features'
+ * covariance (m, in, f, f), weights w (m, in, out, f), sx the inputs' std (m, in).
+ * Writes each member's penalty to reg and d lamb*penalty / d w to gw (m, in, out, f).
+ * work: 3 * in * out + in * out * f + 2 * (in + out) + in * out doubles. */
+void first_penalty(int m, int in, int out, int f, const double *cov, const double *w,
+                   const double *sx, const double *lamb, double l1, double ent, double *reg,
+                   double *gw, double *work)
+{
+    double *sc = work, *ds = work + in * out, *sd = work + 2 * in * out;
+    double *cw = work + 3 * in * out, *rest = cw + (long)in * out * f;
+    for (int a = 0; a < m; a++) {
+        for (int i = 0; i < in; i++) {
+            const double *C = cov + ((long)a * in + i) * f * f;
+            for (int o = 0; o < out; o++) {
+                const double *wv = w + (((long)a * in + i) * out + o) * f;
+                double *c = cw + ((long)i * out + o) * f, var = 0;
+                for (int p = 0; p < f; p++) {
+                    double t = 0;
+                    for (int q = 0; q < f; q++)
+                        t += C[p * f + q] * wv[q];
+                    c[p] = t;
+                    var += t * wv[p];
+                }
+                sd[i * out + o] = sqrt(var > 0 ? var : 0.0);
+                sc[i * out + o] = sd[i * out + o] / (sx[(long)a * in + i] + 0.1);
+            }
+        }
+        reg[a] = scale_penalty1(in, out, sc, lamb[a], l1, ent, ds, rest);
+        for (int i = 0; i < in; i++)
+            for (int o = 0; o < out; o++) {
+                const double std = sd[i * out + o];
+                const double k = std > 0 ? ds[i * out + o] / std / (sx[(long)a * in + i] + 0.1)
+                                         : 0.0;
+                const double *c = cw + ((long)i * out + o) * f;
+                double *g = gw + (((long)a * in + i) * out + o) * f;
+                for (int p = 0; p < f; p++)
+                    g[p] = c[p] * k;
+            }
+    }
+}
+
 #define REAL double
 #define EXP exp_d
 #define NAME(x) x##_d
@@ -140,7 +182,7 @@ void scale_penalty(int m, int in, int out, const double *s, const double *lamb, 
 #undef EXP
 #undef NAME
 
-int kanrun_hidden_abi(void) { return 2; }
+int kanrun_hidden_abi(void) { return 3; }
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_hidden", NULL, -1, NULL};
 

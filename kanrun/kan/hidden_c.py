@@ -17,7 +17,7 @@ import numpy as np
 _P = ctypes.c_void_p
 _I = ctypes.c_int
 _D = ctypes.c_double
-ABI = 2  # kanrun_hidden_abi() of the sources this module calls (bumped with any signature)
+ABI = 3  # kanrun_hidden_abi() of the sources this module calls (bumped with any signature)
 
 
 def _load():
@@ -50,6 +50,9 @@ def _load():
     lib.scale_penalty.argtypes = [_I] * 3 + [_P] * 2 + [_D] * 2 + [_P] * 3
     lib.scale_penalty.restype = None
     funcs["scale_penalty"] = lib.scale_penalty
+    lib.first_penalty.argtypes = [_I] * 4 + [_P] * 4 + [_D] * 2 + [_P] * 3
+    lib.first_penalty.restype = None
+    funcs["first_penalty"] = lib.first_penalty
     return funcs
 
 
@@ -122,6 +125,23 @@ def scale_penalty(s, lamb, lamb_l1, lamb_entropy):
                             float(lamb_l1), float(lamb_entropy), reg.ctypes.data,
                             ds.ctypes.data, work.ctypes.data)
     return reg, ds
+
+
+def first_penalty(sx, cov, weights, lamb, lamb_l1, lamb_entropy):
+    """penalty.layer_penalty_cov in C: (penalty (m,), d lamb*penalty / d weights)."""
+    m, in_dim, out_dim, f = weights.shape
+    cov = np.ascontiguousarray(cov, dtype=np.float64)
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    sx = np.ascontiguousarray(sx, dtype=np.float64)
+    lamb = np.ascontiguousarray(lamb, dtype=np.float64)
+    reg, gw = np.empty(m), np.empty((m, in_dim, out_dim, f))
+    work = np.empty(3 * in_dim * out_dim + in_dim * out_dim * f + 2 * (in_dim + out_dim)
+                    + in_dim * out_dim)
+    _FUNCS["first_penalty"](m, in_dim, out_dim, f, cov.ctypes.data, weights.ctypes.data,
+                            sx.ctypes.data, lamb.ctypes.data, float(lamb_l1),
+                            float(lamb_entropy), reg.ctypes.data, gw.ctypes.data,
+                            work.ctypes.data)
+    return reg, gw
 
 
 def hidden_penalty(bufs, x, edges, lamb, lamb_l1, lamb_entropy):

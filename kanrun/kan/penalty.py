@@ -125,6 +125,8 @@ def layer_penalty_cov(spread_x, cov, weights, lamb, lamb_l1, lamb_entropy):
     data), from the features' covariance: var(phi_ij) = w_ij^T C_i w_ij, no per-point work.
     Returns (reg (m,), d lamb*reg / d weights (m, in, out, f))."""
     _, sx = spread_x
+    if hidden_c.loaded():  # the same in C (small arrays: NumPy's call overhead dominates)
+        return hidden_c.first_penalty(sx, cov, weights, lamb, lamb_l1, lamb_entropy)
     cw = np.matmul(weights, cov)  # (m, in, out, f): C_i w_ij (C symmetric)
     std = np.sqrt(np.maximum((cw * weights).sum(-1), 0.0))
     denom = (sx + 0.1)[:, :, None]
