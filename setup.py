@@ -5,4 +5,7 @@ from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("kanrun.kan._hidden", ["kanrun/kan/_hidden.c"],
                              depends=["kanrun/kan/_hidden_impl.h"],
-                             extra_compile_args=["-O3", "-fno-trapping-math"], optional=True)])
+                             # -ffp-contract=off: no fused multiply-adds, so that every
+                             # CPU-specific version of a loop rounds alike
+                             extra_compile_args=["-O3", "-fno-trapping-math",
+                                                 "-ffp-contract=off"], optional=True)])

@@ -7,6 +7,15 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The loops that vectorize are compiled for AVX-512 and AVX2 as well, chosen at load time
+ * (GCC's function multiversioning); with -ffp-contract=off every version does the same
+ * IEEE operations, so the results are the same bits on every CPU. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define KANRUN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define KANRUN_CLONES
+#endif
+
 /* exp for the sigmoid, written so that the compiler vectorizes its loop (libm's exp is a
  * call per point): x = n ln2 + r, |r| <= ln2 / 2, exp(r) by its Taylor polynomial (degree
  * 13 in double, 7 in float: below an ulp), 2^n from the exponent bits. Inputs beyond the

@@ -9,6 +9,26 @@
  *   sigs (m, in, B)     sigmoid of each input (likewise)
  */
 
+KANRUN_CLONES
+static void NAME(sigmoid_row)(const REAL *x, REAL *s, int B) /* vectorized */
+{
+    for (int b = 0; b < B; b++)
+        s[b] = (REAL)1 / ((REAL)1 + EXP(-x[b]));
+}
+
+KANRUN_CLONES
+static void NAME(columns_row)(const REAL *x, const REAL *kn, int nk, int32_t col0,
+                              int32_t *cols, int B) /* vectorized: a count per knot */
+{
+    for (int b = 0; b < B; b++)
+        cols[b] = col0;
+    for (int q = 0; q < nk; q++) {
+        const REAL t = kn[q];
+        for (int b = 0; b < B; b++)
+            cols[b] += (x[b] >= t);
+    }
+}
+
 static inline int NAME(column)(const REAL *kn, int nk, REAL xv)
 {
     int c = 0;
@@ -47,12 +67,15 @@ void NAME(hidden_forward)(int m, int in, int out, int B, int w, int nk, const RE
             int32_t *cr = cols + row * B;
             REAL *sr = sigs + row * B;
             REAL *ya = y + (long)a * out * B;
-            for (int b = 0; b < B; b++) /* a loop of its own: vectorized */
-                sr[b] = (REAL)1 / ((REAL)1 + EXP(-xr[b]));
+            NAME(sigmoid_row)(xr, sr, B);
+            if (nk <= 24)
+                NAME(columns_row)(xr, kn, nk, (int32_t)col0, cr, B);
+            else
+                for (int b = 0; b < B; b++)
+                    cr[b] = (int32_t)(col0 + NAME(column)(kn, nk, xr[b]));
             for (int b = 0; b < B; b++) {
                 const REAL xv = xr[b];
-                const long col = col0 + NAME(column)(kn, nk, xv);
-                cr[b] = (int32_t)col;
+                const long col = cr[b];
                 const REAL v = xv - stack[col];
                 const REAL base = xv * sr[b];
                 for (int o = 0; o < out; o++) {
