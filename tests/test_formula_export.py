@@ -182,3 +182,25 @@ def test_formula_rmse_matches_the_model():
     assert formula_rmse(exprs, x, y)[0] == pytest.approx(model_rmse, rel=1e-10)
     with pytest.raises(FormulaError, match="columns"):
         formula_rmse(exprs, x, torch.zeros(400, 2))
+
+
+def test_tidy_cuts_off_a_stalling_simplify(monkeypatch):
+    # sympy.simplify can factor for hours on some expressions (a smoke sweep's formula
+    # did); tidy gives up after its simplify_seconds of CPU time and keeps the expression
+    import sympy
+
+    from kanrun.common import clock
+    from kanrun.kan.symbolic.export import tidy
+
+    def stall(expr):
+        end = clock.now() + 30.0
+        while clock.now() < end:
+            pass
+        return expr
+
+    monkeypatch.setattr(sympy, "simplify", stall)
+    x = sympy.Symbol("x")
+    start = clock.now()
+    out = tidy(sympy.sin(x) * 2.5 + 1, digits=4, simplify_seconds=0.3)
+    assert clock.now() - start < 3.0
+    assert sympy.simplify is stall and out == 2.5 * sympy.sin(x) + 1

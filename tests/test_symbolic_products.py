@@ -83,8 +83,9 @@ def test_a_stalling_rewrite_is_cut_off_and_an_outer_time_limit_stays_in_charge()
     import pytest
 
     from kanrun.common import clock
-    from kanrun.kan.symbolic.simplify import _bounded
-    from kanrun.pipeline.formula import _time_limit, _TimeUp
+    from kanrun.common.clock import TimeUp as _TimeUp
+    from kanrun.common.clock import bounded as _bounded
+    from kanrun.common.clock import time_limit as _time_limit
 
     def stall(e):  # busy: it uses CPU time
         end = clock.now() + 3.0

@@ -23,7 +23,7 @@ from .kernels import layer_backward, layer_forward
 from .layer import KANLayer
 from .penalty import layer_penalty_t
 
-CHUNK = 16  # members per evaluation (32 [2,5,1] fits: 2.48 s with 16, 2.75 s with 4, 2.57 s with 32)
+CHUNK = 16  # members per evaluation (32 [2,5,1] fits: 2.48 s with 16, 2.75 with 4, 2.57 with 32)
 
 
 class Stack:

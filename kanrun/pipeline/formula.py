@@ -5,8 +5,6 @@ written as formula.json, formula.txt and formula.tex.
 from __future__ import annotations
 
 import math
-import signal
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,35 +56,11 @@ class Formula:
         return math.sqrt(sum(v * v for v in values) / len(values))
 
 
-class _TimeUp(BaseException):
-    """Raised by the alarm; a BaseException so that no `except Exception` swallows it."""
-
-
-@contextmanager
-def _time_limit(seconds: float):
-    """Stop the block after ``seconds`` of CPU time (:mod:`kanrun.common.clock`; main
-    thread on POSIX, no limit elsewhere), so that a busy machine does not change results."""
-    if not (seconds > 0 and clock.timer_usable()):
-        yield
-        return
-
-    def alarm(signum, frame):
-        raise _TimeUp()
-
-    previous = signal.signal(clock.SIGNAL, alarm)
-    signal.setitimer(clock.TIMER, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(clock.TIMER, 0)
-        signal.signal(clock.SIGNAL, previous)
-
-
 def _recovered(expr, truth, variables, seconds: float, notes: list[str]) -> bool | None:
     try:
-        with _time_limit(seconds):
+        with clock.time_limit(seconds):
             return bool(recovered(expr, truth, variables))
-    except _TimeUp:
+    except clock.TimeUp:
         notes.append(f"could not decide within {seconds:g} CPU s whether the formula equals the "
                      f"truth {truth} (raise pipeline.recovery_seconds to wait longer)")
         return None
@@ -207,14 +181,14 @@ def _search(model, bundle, names, exprs, formula: Formula, seconds: float,
     hard = max(SEARCH_HARD_SECONDS, 6 * seconds)
     for k, expr in enumerate(exprs):
         try:
-            with _time_limit(hard):
+            with clock.time_limit(hard):
                 result = formula_from_model(
                     model, data["train_input"], data["train_label"][:, k], var_names=names,
                     output=k, topk=2, beam_width=1, seconds=min(seconds, 20.0),
                     network_rmse=formula.network_rmse, x_test=data["test_input"],
                     y_test=data["test_label"][:, k], digits=digits,
                     product_top=2 if templates else 0)
-        except _TimeUp:
+        except clock.TimeUp:
             formula.notes.append(f"the formula search of output {k + 1} did not end within "
                                  f"{hard:g} CPU s; the model's own formula is reported for it")
             formula.fronts.append(ParetoFront(network_rmse=formula.network_rmse))

@@ -176,8 +176,10 @@ def tidy(expr, digits: int | None = 4, simplify_seconds: float = 5.0):
             expr = round_floats(chop(expr, digits), digits)
     if (simplify_seconds > 0 and clock.now() < deadline
             and sympy.count_ops(expr) <= SIMPLIFY_MAX_OPS):
-        simpler = sympy.simplify(expr)
-        if sympy.count_ops(simpler) < sympy.count_ops(expr) and not simpler.has(sympy.I):
+        # bounded: on a few expressions sympy's factoring runs for hours
+        simpler = clock.bounded(sympy.simplify, expr, deadline)
+        if (simpler is not None and sympy.count_ops(simpler) < sympy.count_ops(expr)
+                and not simpler.has(sympy.I)):
             expr = round_floats(simpler, digits) if digits is not None else simpler
     return expr
 

@@ -9,8 +9,6 @@ minutes on a few decimal constants); the other rewrites are bounded by size.
 
 from __future__ import annotations
 
-import signal
-
 import numpy as np
 import sympy
 
@@ -70,47 +68,6 @@ def _big_power(expr) -> bool:
     return False
 
 
-class _Stop(BaseException):
-    """The time of a sympy rewrite is up (a BaseException: sympy's handlers let it pass)."""
-
-
-def _bounded(step, expr, deadline: float):
-    """``step(expr)``, or None when it fails or runs past ``deadline`` (a CPU-time value
-    of :mod:`kanrun.common.clock`). On the main thread of a POSIX process the CPU interval
-    timer interrupts it (an outer timer that ends sooner stays in charge and is re-armed
-    afterwards); elsewhere the step runs unbounded."""
-    left = deadline - clock.now()
-    if left <= 0:
-        return None
-    if not clock.timer_usable():
-        try:
-            return step(expr)
-        except (TypeError, ValueError, NotImplementedError, RecursionError, AttributeError):
-            return None
-    outer, _ = signal.getitimer(clock.TIMER)
-    previous = signal.getsignal(clock.SIGNAL)
-    outer_first = 0 < outer <= left
-    start = clock.now()
-
-    def alarm(signum, frame):
-        if outer_first and callable(previous):
-            previous(signum, frame)
-        raise _Stop()
-
-    signal.signal(clock.SIGNAL, alarm)
-    signal.setitimer(clock.TIMER, outer if outer_first else left)
-    try:
-        return step(expr)
-    except (_Stop, TypeError, ValueError, NotImplementedError, RecursionError,
-            AttributeError):
-        return None
-    finally:
-        signal.setitimer(clock.TIMER, 0)
-        signal.signal(clock.SIGNAL, previous)
-        if outer > 0:
-            signal.setitimer(clock.TIMER, max(outer - (clock.now() - start), 1e-3))
-
-
 def simplify_bounded(expr, variables, X, seconds: float = 2.0):
     """The simplest of a few rewrites of ``expr`` that evaluate to the same values on X."""
     deadline = clock.deadline(seconds)
@@ -132,14 +89,14 @@ def simplify_bounded(expr, variables, X, seconds: float = 2.0):
         for base in list(forms[-2:]):
             if sympy.count_ops(base) > 4 * REWRITE_MAX_OPS or _big_power(base):
                 continue
-            form = _bounded(step, base, deadline)
+            form = clock.bounded(step, base, deadline)
             if form is not None:
                 forms.append(form)
     best = min(forms, key=complexity)
     if (clock.now() < deadline and sympy.count_ops(best) <= SIMPLIFY_MAX_OPS
             and not _big_power(best)
             and not best.atoms(sympy.Float)):  # simplify can stall on decimals
-        form = _bounded(sympy.simplify, best, deadline)
+        form = clock.bounded(sympy.simplify, best, deadline)
         if form is not None:
             forms.append(form)
     pos_vars = [reps.get(v, v) for v in variables]
