@@ -23,8 +23,14 @@ def test_presets_are_the_files_in_the_groups():
         folder = importlib.resources.files("kanrun.configs") / group
         return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
-    assert options("launcher") == ["local", "slurm", "submitit_local"]
+    assert options("launcher") == ["ensemble", "local", "slurm", "submitit_local"]
     assert options("hparams_search") == ["optuna"]
+
+
+def test_ensemble_preset_is_kanruns_launcher():
+    cfg = hydra_config("+launcher=ensemble")
+    assert cfg.hydra.launcher._target_ == (
+        "hydra_plugins.kanrun_ensemble_launcher.ensemble_launcher.EnsembleLauncher")
 
 
 def test_local_preset_is_joblib_with_one_thread_per_job():
