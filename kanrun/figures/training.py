@@ -39,11 +39,8 @@ def kan_schedule(job: dict) -> dict:
     KAN.refine (None keeps the old grid range, only widened to cover the data).
     Returns one row per grid and, with ``record_steps``, every step's losses.
     """
-    data = dataset(job["dataset"])
-    dtype = torch_dtype(job.get("dtype", "float32"))
-    data = {k: v.to(dtype) for k, v in data.items()}
-    model = KAN(width=job["width"], grid=job["grids"][0], k=job.get("k", 3),
-                seed=job["seed"], dtype=dtype, **job.get("kan_options", {}))
+    data = _data(job)
+    model = _model(job, job["seed"], data)
     mode = job.get("update_grid", "first")
     rows, steps_rows = [], []
     for i, grid in enumerate(job["grids"]):
@@ -60,13 +57,26 @@ def kan_schedule(job: dict) -> dict:
         if job.get("record_steps"):
             for tr, te in zip(history["train_loss"], history["test_loss"], strict=True):
                 steps_rows.append([grid, finite(tr), finite(te)])
-        rows.append({
-            "grid": grid, "n_params": model.n_params, "status": status,
+        rows.append(_grid_row(model, data, grid, status, time.perf_counter() - start))
+    return {"rows": rows, "steps": steps_rows}
+
+
+def _data(job: dict) -> dict:
+    data = dataset(job["dataset"])
+    dtype = torch_dtype(job.get("dtype", "float32"))
+    return {k: v.to(dtype) for k, v in data.items()}
+
+
+def _model(job: dict, seed: int, data: dict) -> KAN:
+    return KAN(width=job["width"], grid=job["grids"][0], k=job.get("k", 3), seed=seed,
+               dtype=data["train_input"].dtype, **job.get("kan_options", {}))
+
+
+def _grid_row(model, data, grid, status: str, seconds: float) -> dict:
+    return {"grid": grid, "n_params": model.n_params, "status": status,
             "train_rmse": finite(_rmse(model, data["train_input"], data["train_label"])),
             "test_rmse": finite(_rmse(model, data["test_input"], data["test_label"])),
-            "seconds": round(time.perf_counter() - start, 2),
-        })
-    return {"rows": rows, "steps": steps_rows}
+            "seconds": round(seconds, 2)}
 
 
 def same_but_seed(job: dict) -> str:
@@ -81,12 +91,8 @@ def kan_schedules(jobs: list[dict]) -> list[dict]:
     for bit). A row's ``seconds`` is the stage's time shared out over the members. Models
     an ensemble cannot fit (not plain KANs) run one by one."""
     first = jobs[0]
-    data = dataset(first["dataset"])
-    dtype = torch_dtype(first.get("dtype", "float32"))
-    data = {k: v.to(dtype) for k, v in data.items()}
-    models = [KAN(width=first["width"], grid=first["grids"][0], k=first.get("k", 3),
-                  seed=job["seed"], dtype=dtype, **first.get("kan_options", {}))
-              for job in jobs]
+    data = _data(first)
+    models = [_model(first, job["seed"], data) for job in jobs]
     if len(jobs) < 2 or not all(is_plain(m) for m in models):
         return [kan_schedule(job) for job in jobs]
     mode = first.get("update_grid", "first")
@@ -100,18 +106,13 @@ def kan_schedules(jobs: list[dict]) -> list[dict]:
         histories = KANEnsemble.from_models(models).fit(
             data, opt="LBFGS", steps=first["steps"], update_grid=update,
             lamb=first.get("lamb", 0.0))
-        seconds = round((time.perf_counter() - start) / len(jobs), 2)
+        seconds = (time.perf_counter() - start) / len(jobs)
         for j, (model, history) in enumerate(zip(models, histories, strict=True)):
             if first.get("record_steps"):
                 for tr, te in zip(history["train_loss"], history["test_loss"], strict=True):
                     steps_rows[j].append([grid, finite(tr), finite(te)])
-            rows[j].append({
-                "grid": grid, "n_params": model.n_params,
-                "status": "non-finite loss" if "error" in history else "ok",
-                "train_rmse": finite(_rmse(model, data["train_input"], data["train_label"])),
-                "test_rmse": finite(_rmse(model, data["test_input"], data["test_label"])),
-                "seconds": seconds,
-            })
+            status = "non-finite loss" if "error" in history else "ok"
+            rows[j].append(_grid_row(model, data, grid, status, seconds))
     return [{"rows": r, "steps": st} for r, st in zip(rows, steps_rows, strict=True)]
 
 

@@ -162,6 +162,19 @@ void NAME(hidden_backward)(int m, int in, int out, int B, int w, int nk, const R
     }
 }
 
+/* Mean and unbiased std of v[0..B-1], in two passes (as penalty.spread). */
+static void NAME(spread)(const REAL *v, int B, double *mean, double *std)
+{
+    double sum = 0, sq = 0;
+    for (int b = 0; b < B; b++)
+        sum += v[b];
+    const double mv = sum / B;
+    for (int b = 0; b < B; b++)
+        sq += (v[b] - mv) * (v[b] - mv);
+    *mean = mv;
+    *std = sqrt(sq / (B - 1));
+}
+
 /* The penalty of a hidden layer from its inputs x and edge values (m, in, out, B): adds each
  * member's penalty to reg and writes what the backward pass needs for its gradient: per
  * edge the factor c (d lamb*penalty / d edge_b = c (edge_b - mean)) and the mean, per input
@@ -174,27 +187,13 @@ void NAME(hidden_penalty)(int m, int in, int out, int B, const REAL *x, const RE
     for (int a = 0; a < m; a++) {
         for (int i = 0; i < in; i++) {
             const long row = (long)a * in + i;
-            const REAL *xr = x + row * B;
-            double sum = 0, sq = 0;
-            for (int b = 0; b < B; b++)
-                sum += xr[b];
-            const double mx = sum / B;
-            for (int b = 0; b < B; b++)
-                sq += (xr[b] - mx) * (xr[b] - mx);
-            const double sx = sqrt(sq / (B - 1));
-            xmean[row] = mx;
-            wx[row] = sx; /* for now: the input's std */
-            for (int o = 0; o < out; o++) {
-                const REAL *er = edges + (row * out + o) * B;
-                double es = 0, eq = 0;
-                for (int b = 0; b < B; b++)
-                    es += er[b];
-                const double me = es / B;
-                for (int b = 0; b < B; b++)
-                    eq += (er[b] - me) * (er[b] - me);
-                emean[row * out + o] = me;
-                c[row * out + o] = sqrt(eq / (B - 1)); /* for now: the edge's std */
-                s[i * out + o] = c[row * out + o] / (sx + 0.1);
+            double sx; /* the input's std (kept in wx until the factors are known) */
+            NAME(spread)(x + row * B, B, &xmean[row], &sx);
+            wx[row] = sx;
+            for (int o = 0; o < out; o++) { /* the edge's std, kept in c likewise */
+                const long e = row * out + o;
+                NAME(spread)(edges + e * B, B, &emean[e], &c[e]);
+                s[i * out + o] = c[e] / (sx + 0.1);
             }
         }
         reg[a] += scale_penalty1(in, out, s, lamb[a], l1, ent, ds, work);
