@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.utils import JobReturn, configure_log
-from omegaconf import open_dict
 
 log = logging.getLogger("kanrun.run")
 
@@ -52,8 +51,7 @@ def _prepared(sweep_config):
     from kanrun.pipeline.execute import to_run_config, user_errors
     from kanrun.pipeline.validate import check_config, prepare
 
-    with open_dict(sweep_config):
-        node = {k: v for k, v in sweep_config.items() if k != "hydra"}
+    node = {k: v for k, v in sweep_config.items() if k != "hydra"}
     try:
         cfg = to_run_config(node)
         check_config(cfg)

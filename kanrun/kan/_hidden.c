@@ -83,7 +83,8 @@ static inline float exp_f(float x)
 }
 
 /* The L1 + entropy penalty of one member's edge scales s (in, out) (kanrun/kan/penalty.py
- * has the formulas): returns the penalty, writes d penalty / d s times lamb into ds. */
+ * has the formulas): returns the penalty, writes d penalty / d s times lamb into ds.
+ * work: at least 2 * (in + out) + in * out doubles. */
 static double scale_penalty1(int in, int out, const double *s, double lamb, double l1,
                              double ent, double *ds, double *work)
 {
@@ -122,15 +123,6 @@ static double scale_penalty1(int in, int out, const double *s, double lamb, doub
                                                   (a_out - sum_out[i]) / tot_out[i] / in));
         }
     return l1 * total - ent * (h_in / out + h_out / in);
-}
-
-/* work: at least 2 * (in + out) + in * out doubles */
-void scale_penalty(int m, int in, int out, const double *s, const double *lamb, double l1,
-                   double ent, double *reg, double *ds, double *work)
-{
-    for (int a = 0; a < m; a++)
-        reg[a] = scale_penalty1(in, out, s + (long)a * in * out, lamb[a], l1, ent,
-                                ds + (long)a * in * out, work);
 }
 
 /* The penalty of the first layer, whose edges are linear in fixed features of the data:

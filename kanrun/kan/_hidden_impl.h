@@ -178,7 +178,7 @@ static void NAME(spread)(const REAL *v, int B, double *mean, double *std)
 /* The penalty of a hidden layer from its inputs x and edge values (m, in, out, B): adds each
  * member's penalty to reg and writes what the backward pass needs for its gradient: per
  * edge the factor c (d lamb*penalty / d edge_b = c (edge_b - mean)) and the mean, per input
- * the factor wx (through std(x): wx (x_b - mean_x)) and the mean. work: see scale_penalty. */
+ * the factor wx (through std(x): wx (x_b - mean_x)) and the mean. work: see scale_penalty1. */
 void NAME(hidden_penalty)(int m, int in, int out, int B, const REAL *x, const REAL *edges,
                           const double *lamb, double l1, double ent, double *reg, double *c,
                           double *emean, double *wx, double *xmean, double *s, double *ds,

@@ -47,9 +47,6 @@ def _load():
         pen.argtypes = [_I] * 4 + [_P] * 3 + [_D] * 2 + [_P] * 8
         pen.restype = None
         funcs[np.dtype(dtype)] = (fwd, bwd, pen)
-    lib.scale_penalty.argtypes = [_I] * 3 + [_P] * 2 + [_D] * 2 + [_P] * 3
-    lib.scale_penalty.restype = None
-    funcs["scale_penalty"] = lib.scale_penalty
     lib.first_penalty.argtypes = [_I] * 4 + [_P] * 4 + [_D] * 2 + [_P] * 3
     lib.first_penalty.restype = None
     funcs["first_penalty"] = lib.first_penalty
@@ -112,19 +109,6 @@ def forward(bufs, knots, flat_stack, w, x, w_base, keep_edges):
                   bufs.const("knots", knots), bufs.const("stack", flat_stack),
                   w_base.ctypes.data, p_y, p_cols, p_sigs, p_edges)
     return y, (cols, sigs), edges
-
-
-def scale_penalty(s, lamb, lamb_l1, lamb_entropy):
-    """penalty._scale_grads in C: (penalty (m,), d lamb*penalty / d s (m, in, out))."""
-    m, in_dim, out_dim = s.shape
-    s = np.ascontiguousarray(s, dtype=np.float64)
-    lamb = np.ascontiguousarray(lamb, dtype=np.float64)
-    reg, ds = np.empty(m), np.empty((m, in_dim, out_dim))
-    work = np.empty(2 * (in_dim + out_dim) + in_dim * out_dim)
-    _FUNCS["scale_penalty"](m, in_dim, out_dim, s.ctypes.data, lamb.ctypes.data,
-                            float(lamb_l1), float(lamb_entropy), reg.ctypes.data,
-                            ds.ctypes.data, work.ctypes.data)
-    return reg, ds
 
 
 def first_penalty(sx, cov, weights, lamb, lamb_l1, lamb_entropy):

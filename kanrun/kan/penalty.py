@@ -91,11 +91,8 @@ def spread(x):
 
 
 def _scale_grads(s, lamb, lamb_l1, lamb_entropy):
-    """NumPy: penalty (m,) of scales s (m, in, out) and d lamb*penalty / d s (the same
-    in C where kanrun's extension is built: tiny arrays, so the call overhead of NumPy's
-    thirty operations was most of the cost)."""
-    if hidden_c.loaded():
-        return hidden_c.scale_penalty(s, lamb, lamb_l1, lamb_entropy)
+    """NumPy: penalty (m,) of scales s (m, in, out) and d lamb*penalty / d s (where
+    kanrun's extension is built, its loops compute this themselves: scale_penalty1)."""
     in_dim, out_dim = s.shape[1], s.shape[2]
     tot_in = np.add.reduce(s, 1, keepdims=True) + 1
     tot_out = np.add.reduce(s, 2, keepdims=True) + 1
