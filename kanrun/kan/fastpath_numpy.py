@@ -318,6 +318,15 @@ class BatchedCore:
         return g_silu + pen[1]
 
 
+def forward_mse(core, first, target) -> np.ndarray:
+    """The mean-squared error (m,) float64 of a core's models on first-layer inputs
+    (m, rows, batch) and targets (m, out, batch): what fit reports as the test loss of a
+    model this module serves, alone or in an ensemble."""
+    diff = core.forward(first) - target
+    diff = diff.reshape(diff.shape[0], -1).astype(np.float64)  # float64 sums
+    return (diff * diff).mean(1)
+
+
 def _param_grads(g_wsp, g_wb, arrays, sp_mask, dest):
     """Write the gradients of coef, scale_base, scale_sp (where ``dest`` has an array) from
     those of the spline weights coef * sp_mask (m, in, out, nb) and base weights."""
@@ -369,8 +378,9 @@ class NumpyObjective:
         self.core = BatchedCore(None, None, lamb, l1, ent)
         self.grids = [layer.knots for layer in model.layers]
         self._key = None
-        self._inputs = TensorCache(2)  # data -> (dense first-layer inputs, data^T)
-        self._targets = TensorCache(2)  # labels -> labels^T
+        # data -> (dense first-layer inputs, data^T); labels -> labels^T (train and test)
+        self._inputs = TensorCache(2)
+        self._targets = TensorCache(2)
         self.last_mse = self.last_reg = None
 
     def _refresh(self):
@@ -392,6 +402,14 @@ class NumpyObjective:
         """The first layer's inputs (1, rows, batch) and the data (1, in, batch)."""
         return (first_inputs(self.model.layers[0], x.t().contiguous()),
                 np.ascontiguousarray(_np(x).T)[None])
+
+    def mse(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """The model's mean-squared error on (x, y) (its test loss in fit): a forward pass
+        without gradients."""
+        self._refresh()
+        first, _ = self._inputs.get((x, self.grids[0]), lambda: self._first_inputs(x))
+        yt = self._targets.get((y,), lambda: np.ascontiguousarray(_np(y).T)[None])
+        return float(forward_mse(self.core, first, yt)[0])
 
     def value_and_grad(self, x: torch.Tensor, y: torch.Tensor):
         self._refresh()

@@ -1,4 +1,5 @@
-"""The compiled loops of :mod:`kanrun.kan.fastpath_numpy` (``_hidden.c``), through ctypes.
+"""The compiled loops of :mod:`kanrun.kan.fastpath_numpy` and the L-BFGS direction of
+:mod:`kanrun.kan.lbfgs` (``_hidden.c``), through ctypes.
 
 The extension is built when kanrun is installed (``setup.py``; optional: without a C
 compiler the install goes on without it). :data:`AVAILABLE` says whether it loaded;
@@ -17,7 +18,7 @@ import numpy as np
 _P = ctypes.c_void_p
 _I = ctypes.c_int
 _D = ctypes.c_double
-ABI = 3  # kanrun_hidden_abi() of the sources this module calls (bumped with any signature)
+ABI = 4  # kanrun_hidden_abi() of the sources this module calls (bumped with any signature)
 
 
 def _load():
@@ -50,6 +51,9 @@ def _load():
     lib.first_penalty.argtypes = [_I] * 4 + [_P] * 4 + [_D] * 2 + [_P] * 3
     lib.first_penalty.restype = None
     funcs["first_penalty"] = lib.first_penalty
+    lib.lbfgs_direction.argtypes = [_I, _I, _P, _P, _P, _D, _P, _P, _P]
+    lib.lbfgs_direction.restype = None
+    funcs["lbfgs_direction"] = lib.lbfgs_direction
     return funcs
 
 
@@ -166,3 +170,9 @@ def backward(bufs, n_cols, flat_stack, w, x, saved, w_base, g, pen):
                   sigs.ctypes.data, bufs.const("stack", flat_stack), w_base.ctypes.data,
                   g.ctypes.data, _ptr(edges), p_c, p_emean, p_wx, p_xmean, p_mom, p_gwb, p_gx)
     return moments, g_wb, gx
+
+
+def lbfgs_direction():
+    """The compiled two-loop recursion ``f(c, n, S, Y, rho, gamma, g, d, work)`` (pointers
+    for the arrays), or None where the extension is not loaded."""
+    return None if _FUNCS is None else _FUNCS["lbfgs_direction"]

@@ -8,8 +8,8 @@ models of science where every evaluation takes a millisecond or less:
 - parameters are views of one flat tensor, so a trial point is one copy;
 - gradients come from ``torch.autograd.grad`` straight into that layout (no accumulation);
 - the optimizer's own arithmetic (directions, dot products, the line search) runs in
-  float64 NumPy on the host; the curvature pairs live in preallocated buffers and the
-  two-loop recursion runs on their small matrix of dot products;
+  float64 on the host; the curvature pairs live in preallocated buffers and the two-loop
+  recursion is one compiled call (:mod:`kanrun.kan.hidden_c`; NumPy where it is not built);
 - on the CPU the flat vector is read and written through a NumPy view (no tensor copies),
   and a closure may return its loss and gradient as a float and a NumPy array.
 
@@ -25,6 +25,8 @@ import math
 
 import numpy as np
 import torch
+
+from . import hidden_c
 
 
 class FlatParameters:
@@ -94,8 +96,12 @@ class LBFGSCore:
         self.m, self.c1, self.c2, self.max_ls = int(history_size), c1, c2, int(max_ls)
         self.S = np.zeros((self.m, n))  # curvature pairs in rows 0..count-1, oldest first
         self.Y = np.zeros((self.m, n))
-        self.rho = []  # 1 / (y . s) of each pair
+        self.rho = np.zeros(self.m)  # 1 / (y . s) of each pair
         self.count = 0
+        self._compiled = hidden_c.lbfgs_direction()  # the two loops in C, where built
+        self._alpha = np.zeros(self.m)
+        self._ptrs = (self.S.ctypes.data, self.Y.ctypes.data, self.rho.ctypes.data,
+                      self._alpha.ctypes.data)
         self.d = self.t = self.g_prev = self.loss_prev = None
         self.gamma = 1.0
         self.n_iter = 0
@@ -106,16 +112,22 @@ class LBFGSCore:
         c = self.count
         if c == 0:
             return -g
-        return two_loop(self.S[:c], self.Y[:c], self.rho, self.gamma, g)
+        if self._compiled is not None:
+            g = np.ascontiguousarray(g, dtype=np.float64)
+            d = np.empty_like(g)
+            s_ptr, y_ptr, rho_ptr, alpha_ptr = self._ptrs
+            self._compiled(c, g.shape[0], s_ptr, y_ptr, rho_ptr, self.gamma, g.ctypes.data,
+                           d.ctypes.data, alpha_ptr)
+            return d
+        return two_loop(self.S[:c], self.Y[:c], self.rho[:c], self.gamma, g)
 
     def _push(self, s, y, ys):
         c = self.count
         if c == self.m:  # drop the oldest pair
-            self.S[:-1], self.Y[:-1] = self.S[1:], self.Y[1:]
-            del self.rho[0]
+            self.S[:-1], self.Y[:-1], self.rho[:-1] = self.S[1:], self.Y[1:], self.rho[1:]
             c -= 1
         self.S[c], self.Y[c] = s, y
-        self.rho.append(1.0 / ys)
+        self.rho[c] = 1.0 / ys
         self.count = c + 1
         self.gamma = ys / float(y @ y)
 
@@ -194,7 +206,7 @@ class LBFGSCore:
             self.n_iter += 1
             if self.n_iter == 1:
                 d = -g
-                self.count, self.rho = 0, []
+                self.count = 0
                 self.gamma = 1.0
             else:
                 y = g - self.g_prev
@@ -274,9 +286,12 @@ def two_loop(S, Y, rho, gamma: float, g):
 
     ``S``, ``Y`` (c, n) hold the last c pairs (oldest first), ``rho[i] = 1 / (y_i . s_i)``.
     With ``sy[i][j] = s_i . y_j`` the first loop's ``s_i . q`` and the second's ``y_i . r``
-    follow from scalars, so the vectors are touched by four products only. The solo and
-    the batched optimizer both call this, so their iterates agree to the last bit.
+    follow from scalars, so the vectors are touched by four products only. This is the
+    fallback of the compiled recursion (``hidden_c.lbfgs_direction``, the textbook loops);
+    the solo and the batched optimizer both take the same one, so their iterates agree to
+    the last bit.
     """
+    rho = np.asarray(rho, dtype=np.float64).tolist()
     c = len(rho)
     sy = (S @ Y.T).tolist()
     sq = (S @ g).tolist()

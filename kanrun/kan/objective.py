@@ -21,7 +21,8 @@ from .fastpath_numpy import NumpyObjective, numpy_serves
 class Objective(Protocol):
     """``value_and_grad(x, y) -> (loss, flat gradient)`` of the parameters it was built
     for, in their order; ``last_mse`` / ``last_reg``: the parts of the last loss (reg None
-    without a penalty)."""
+    without a penalty). An objective may also have ``mse(x, y) -> float``, the model's
+    mean-squared error without gradients, which fit then takes for the test loss."""
 
     last_mse: object
     last_reg: object
