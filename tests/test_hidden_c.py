@@ -60,3 +60,33 @@ def test_non_finite_inputs_stay_non_finite(monkeypatch):
     (l_c, g_c), (l_np, _) = _both(model, x, torch.zeros(50, 1, dtype=torch.float64), None,
                                   monkeypatch)
     assert np.isnan(l_c) and np.isnan(l_np) and np.isnan(g_c).any()
+
+
+@needs_c
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_compiled_evaluation_with_frozen_parameters_and_test_loss(dtype, monkeypatch):
+    # parameters left out of the fit get no gradient slot (NULL in the compiled call); the
+    # test loss (mse without gradients) is the same forward as the loss
+    model = kanrun.KAN(width=[3, 4, 1], grid=5, k=3, seed=2, dtype=dtype)
+    model.layers[0].scale_base.requires_grad_(False)
+    model.layers[1].scale_sp.requires_grad_(False)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(200, 3, generator=gen, dtype=dtype) * 2 - 1
+    y = torch.cos(2 * x.sum(1, keepdim=True))
+    model.update_grid(x)
+    params = [p for n, p in model.named_parameters() if p.requires_grad and "symbolic" not in n]
+    assert len(params) == 4
+    out = []
+    for funcs in (hidden_c._FUNCS, None):
+        monkeypatch.setattr(hidden_c, "_FUNCS", funcs)
+        objective = NumpyObjective(model, params, penalty=(0.01, 1.0, 2.0))
+        loss, grad = objective.value_and_grad(x, y)
+        out.append((loss, grad, objective.mse(x[:70], y[:70])))
+    (l_c, g_c, t_c), (l_np, g_np, t_np) = out
+    tol = 1e-12 if dtype == torch.float64 else 2e-5
+    assert abs(l_c - l_np) <= tol * abs(l_np)
+    assert np.abs(g_c - g_np).max() <= tol * np.abs(g_np).max()
+    with torch.no_grad():
+        expected = float(torch.mean((model(x[:70]) - y[:70]) ** 2))
+    assert abs(t_c - t_np) <= tol * t_np
+    assert abs(t_c - expected) <= (1e-12 if dtype == torch.float64 else 1e-5) * expected

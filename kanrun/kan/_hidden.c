@@ -198,6 +198,31 @@ void lbfgs_direction(int c, int n, const double *S, const double *Y, const doubl
     }
 }
 
+/* One layer of a whole-model evaluation (kan_evaluate_d / _f), laid out by
+ * hidden_c.Plan. REAL arrays are of the models' float type; gradients (d_*) are double
+ * with member stride dstride (elements), NULL where that parameter is not trained. */
+typedef struct {
+    int in, out, nb, w, nk; /* nb basis functions; w = k + 1; nk knots per row (l >= 1) */
+    long dstride;
+    const void *coef, *sb, *sp, *mask; /* (m, in, out, nb), (m, in, out) x 3 */
+    double *d_coef, *d_sb, *d_sp;
+    void *spmask, *wbase;              /* (m, in, out) work: sp * mask, sb * mask */
+    double *gwsp;                      /* (m, in, out, nb) work: spline-weight gradient */
+    /* the first layer: w0 (out, in * (nb + 1)) work, weights (m, in, out, nb + 1) and gw
+     * (same) for the penalty; layers after the first: the rest */
+    void *w0;
+    double *weights, *gw;
+    const void *knots, *poly;  /* (m, in, nk), (m, in, nk + 1, w, w) */
+    const double *gather;      /* (m, in, nb, (nk + 1) * w) */
+    void *stack;               /* (1 + w * out, m * in * (nk + 1)), row 0 the left knots */
+    void *x;                   /* the layer's inputs (m, in, B) */
+    int32_t *cols;
+    void *sigs, *edges;        /* (m, in, B); (m, in, out, B) with a penalty */
+    double *moments, *pc, *pmean, *pwx, *pxmean, *pwork;
+    void *g_wb;                /* (m, in, out) */
+    void *gout;                /* (m, out, B): gradient of the layer's outputs */
+} kan_layer;
+
 #define REAL double
 #define EXP exp_d
 #define NAME(x) x##_d
@@ -214,7 +239,7 @@ void lbfgs_direction(int c, int n, const double *S, const double *Y, const doubl
 #undef EXP
 #undef NAME
 
-int kanrun_hidden_abi(void) { return 4; }
+int kanrun_hidden_abi(void) { return 5; }
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_hidden", NULL, -1, NULL};
 

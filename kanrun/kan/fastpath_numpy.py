@@ -17,9 +17,16 @@ model fitted alone and in an ensemble sees the same numbers, bit for bit:
 - the penalty (:mod:`kanrun.kan.penalty` has its formulas) needs the edge values, which
   both layers have before they sum over inputs; its gradient joins the output gradient
   edge by edge (g[o, b] becomes g[i, o, b]).
+
+Where kanrun's C extension is built (:mod:`kanrun.kan.hidden_c`), one compiled call does
+all of this for every layer (a [2,5,1] evaluation is otherwise ~60 NumPy calls, whose
+overhead is most of its cost); the NumPy operations below remain the fallback and the
+reference the tests compare it with.
 """
 
 from __future__ import annotations
+
+import ctypes
 
 import numpy as np
 import torch
@@ -113,6 +120,97 @@ def first_inputs(layer, xt: torch.Tensor) -> np.ndarray:
         return torch.cat([basis, layer.base(xt).view(1, -1, batch)], 1).numpy()
 
 
+class _Plan:
+    """The arrays of one compiled whole-model evaluation (``hidden_c.evaluator``) for a
+    core's current parameters, knots and given first-layer inputs and targets: one
+    :class:`hidden_c.Layer` per layer and every buffer the loops write. ``keys`` are the
+    objects it was built for (a plan serves only these, compared by identity)."""
+
+    def __init__(self, core, first, target):
+        arrays, dest, hidden = core.arrays, core.dest, core.hidden
+        m, _, batch = first.shape
+        dt = arrays[0][0].dtype
+        self.keys = (first, target, arrays, dest, hidden)
+        self.penalized = core.lamb is not None
+        self.stats = None  # (cov, sx0) of the first layer's features, with a penalty
+        self.lamb = None if core.lamb is None else np.ascontiguousarray(core.lamb,
+                                                                        dtype=np.float64)
+        self.l1, self.ent = core.lamb_l1, core.lamb_entropy
+        self.keep, structs = [], []
+        for li, (coef, sb, sp, mask) in enumerate(arrays):
+            _, in_dim, out_dim, nb = coef.shape
+            io, shape = in_dim * out_dim, (m, in_dim, out_dim)
+            d = dest[li]
+            live = [x for x in d if x is not None]
+            bufs = dict(coef=coef, sb=sb, sp=sp, mask=mask, d_coef=d[0], d_sb=d[1], d_sp=d[2],
+                        spmask=np.empty(shape, dt), wbase=np.empty(shape, dt),
+                        gout=np.empty((m, out_dim, batch), dt))
+            if li == 0:
+                f = nb + 1
+                bufs.update(w0=np.empty((out_dim, in_dim * f), dt),
+                            gwsp=np.empty(m * io * nb + io), weights=np.empty((*shape, f)),
+                            gw=np.empty((*shape, f)),
+                            pwork=np.empty(4 * io + io * f + 2 * (in_dim + out_dim)))
+                sizes = (in_dim, out_dim, nb, 0, 0)
+            else:
+                c = hidden[li]
+                bufs.update(gwsp=np.empty((*shape, nb)), gw=np.empty(shape), knots=c.knots,
+                            poly=c.poly_pr, gather=c.gather, stack=c.stack,
+                            x=np.empty((m, in_dim, batch), dt),
+                            cols=np.empty((m, in_dim, batch), np.int32),
+                            sigs=np.empty((m, in_dim, batch), dt),
+                            edges=(np.empty((*shape, batch), dt) if self.penalized else None),
+                            moments=np.empty((m * in_dim * c.n_cols, c.w * out_dim)),
+                            pc=np.empty(shape), pmean=np.empty(shape),
+                            pwx=np.empty((m, in_dim)), pxmean=np.empty((m, in_dim)),
+                            pwork=np.empty(3 * io + 2 * (in_dim + out_dim)),
+                            g_wb=np.empty(shape, dt))
+                sizes = (in_dim, out_dim, nb, c.w, c.n_cols - 1)
+            self.keep.append(bufs)
+            dstride = live[0].strides[0] // 8 if live and m > 1 else 0
+            structs.append(hidden_c.layer_struct(sizes, dstride, bufs))
+        self.layers = (hidden_c.Layer * len(structs))(*structs)
+        out_dim = arrays[-1][0].shape[2]
+        self.y = np.empty((m, out_dim, batch), dt)
+        self.mse, self.reg, self.total = np.zeros(m), np.zeros(m), np.zeros(m)
+        self._call = hidden_c.evaluator(dt)
+        self._args = (m, len(structs), batch, ctypes.addressof(self.layers), first.ctypes.data,
+                      target.ctypes.data)
+
+    @staticmethod
+    def usable(core, first, target) -> bool:
+        """Whether the compiled evaluation takes these arrays as they are laid out."""
+        arrays = core.arrays
+        dt = arrays[0][0].dtype
+        if hidden_c.evaluator(dt) is None or first.dtype != dt or target.dtype != dt:
+            return False
+        if not (first.flags.c_contiguous and target.flags.c_contiguous):
+            return False
+        if first.shape[2] < 2 or any(c is not None and c.knots.dtype != dt
+                                     for c in core.hidden):
+            return False
+        for layer, d in zip(arrays, core.dest, strict=True):
+            if any(a.dtype != dt or not a.flags.c_contiguous for a in layer):
+                return False
+            live = [x for x in d if x is not None]
+            if any(x.dtype != np.float64 or not x[0].flags.c_contiguous for x in live):
+                return False
+            if first.shape[0] > 1 and len({x.strides[0] for x in live}) > 1:
+                return False  # one member stride per layer
+        return True
+
+    def run(self, grad: bool) -> None:
+        """One evaluation: mse, reg (with a penalty), total and y; with ``grad`` also the
+        gradients into the core's ``dest`` arrays."""
+        lamb = cov = sx0 = None
+        if grad and self.penalized:
+            lamb = self.lamb.ctypes.data
+            cov, sx0 = (a.ctypes.data for a in self.stats)
+        self._call(*self._args, lamb, self.l1, self.ent, cov, sx0, int(grad),
+                   self.mse.ctypes.data, self.reg.ctypes.data, self.total.ctypes.data,
+                   self.y.ctypes.data)
+
+
 class BatchedCore:
     """Loss and gradients of ``m`` plain models of one shape and grid (see the module).
 
@@ -130,6 +228,7 @@ class BatchedCore:
         self.hidden = None
         self.last_mse = self.last_reg = None
         self._first_stats = None
+        self._plans = []
 
     def set_knots(self, models_layers):
         """``models_layers``: the layers of each model of this core (one list per model);
@@ -157,10 +256,45 @@ class BatchedCore:
                 a, _ = self._forward(self.hidden[li], a, self.arrays[li], False)
         return a
 
+    def plan(self, first, target):
+        """The compiled evaluation for these inputs and targets (kept for the last two
+        pairs: training and test data), or None where the loops are not built or do not
+        take these arrays."""
+        for plan in self._plans:
+            keys = (first, target, self.arrays, self.dest, self.hidden)
+            if all(a is b for a, b in zip(plan.keys, keys, strict=True)):
+                return plan
+        if not _Plan.usable(self, first, target):
+            return None
+        plan = _Plan(self, first, target)
+        self._plans = [*self._plans[-1:], plan]
+        return plan
+
+    def _first_features(self, first, x0):
+        """(spread of the data, covariance of the first layer's features) for its penalty,
+        kept per data array."""
+        if self._first_stats is None or self._first_stats[0] is not first:
+            m, in_dim, _, nb = self.arrays[0][0].shape
+            features = np.concatenate([first[:, : in_dim * nb].reshape(m, in_dim, nb, -1),
+                                       first[:, None, in_dim * nb :].transpose(0, 2, 1, 3)],
+                                      2).astype(np.float64)
+            self._first_stats = (first, _spread(x0.astype(np.float64)),
+                                 feature_covariance(features))
+        return self._first_stats[1], self._first_stats[2]
+
     def evaluate(self, first, target, x0=None):
         """Returns the total loss per member (m,); gradients go to ``dest``. ``x0`` (m, in,
         batch), the data themselves, is needed with a penalty (their spread)."""
         arrays, penalized = self.arrays, self.lamb is not None
+        plan = self.plan(first, target)
+        if plan is not None:  # the whole evaluation in one compiled call
+            if penalized and plan.stats is None:
+                spread0, cov = self._first_features(first, x0)
+                plan.stats = (np.ascontiguousarray(cov), np.ascontiguousarray(spread0[1]))
+            plan.run(True)
+            self.last_mse = plan.mse.copy()
+            self.last_reg = plan.reg.copy() if penalized else None
+            return plan.total.copy()
         coef, sb, sp, mask = arrays[0]
         m, in_dim, out_dim, nb = coef.shape
         sp_mask = sp * mask
@@ -188,13 +322,7 @@ class BatchedCore:
         if penalized:
             # the first layer's edges are linear in the data's fixed features: its penalty
             # comes from their covariance (kept per data tensor), no per-point arrays
-            if self._first_stats is None or self._first_stats[0] is not first:
-                features = np.concatenate([first[:, : in_dim * nb].reshape(m, in_dim, nb, -1),
-                                           first[:, None, in_dim * nb :].transpose(0, 2, 1, 3)],
-                                          2).astype(np.float64)
-                self._first_stats = (first, _spread(x0.astype(np.float64)),
-                                     feature_covariance(features))
-            _, spread0, cov = self._first_stats
+            spread0, cov = self._first_features(first, x0)
             weights = np.concatenate([coef * sp_mask[..., None], (sb * mask)[..., None]], -1)
             reg, g_w0 = layer_penalty_cov(spread0, cov, weights.astype(np.float64), self.lamb,
                                           self.lamb_l1, self.lamb_entropy)
@@ -322,6 +450,10 @@ def forward_mse(core, first, target) -> np.ndarray:
     """The mean-squared error (m,) float64 of a core's models on first-layer inputs
     (m, rows, batch) and targets (m, out, batch): what fit reports as the test loss of a
     model this module serves, alone or in an ensemble."""
+    plan = core.plan(first, target)
+    if plan is not None:
+        plan.run(False)
+        return plan.mse.copy()
     diff = core.forward(first) - target
     diff = diff.reshape(diff.shape[0], -1).astype(np.float64)  # float64 sums
     return (diff * diff).mean(1)

@@ -1,5 +1,7 @@
 """The compiled loops of :mod:`kanrun.kan.fastpath_numpy` and the L-BFGS direction of
-:mod:`kanrun.kan.lbfgs` (``_hidden.c``), through ctypes.
+:mod:`kanrun.kan.lbfgs` (``_hidden.c``), through ctypes: the layers after the first,
+their penalty, and (:func:`evaluator`) a whole model's loss, penalty and gradients in one
+call, for which fastpath_numpy lays out the arrays (its ``_Plan``).
 
 The extension is built when kanrun is installed (``setup.py``; optional: without a C
 compiler the install goes on without it). :data:`AVAILABLE` says whether it loaded;
@@ -18,7 +20,7 @@ import numpy as np
 _P = ctypes.c_void_p
 _I = ctypes.c_int
 _D = ctypes.c_double
-ABI = 4  # kanrun_hidden_abi() of the sources this module calls (bumped with any signature)
+ABI = 5  # kanrun_hidden_abi() of the sources this module calls (bumped with any signature)
 
 
 def _load():
@@ -51,6 +53,11 @@ def _load():
     lib.first_penalty.argtypes = [_I] * 4 + [_P] * 4 + [_D] * 2 + [_P] * 3
     lib.first_penalty.restype = None
     funcs["first_penalty"] = lib.first_penalty
+    for suffix, dtype in (("d", np.float64), ("f", np.float32)):
+        ev = getattr(lib, f"kan_evaluate_{suffix}")
+        ev.argtypes = [_I, _I, _I, _P, _P, _P, _P, _D, _D, _P, _P, _I, _P, _P, _P, _P]
+        ev.restype = None
+        funcs[("evaluate", np.dtype(dtype))] = ev
     lib.lbfgs_direction.argtypes = [_I, _I, _P, _P, _P, _D, _P, _P, _P]
     lib.lbfgs_direction.restype = None
     funcs["lbfgs_direction"] = lib.lbfgs_direction
@@ -176,3 +183,30 @@ def lbfgs_direction():
     """The compiled two-loop recursion ``f(c, n, S, Y, rho, gamma, g, d, work)`` (pointers
     for the arrays), or None where the extension is not loaded."""
     return None if _FUNCS is None else _FUNCS["lbfgs_direction"]
+
+
+_POINTERS = ("coef", "sb", "sp", "mask", "d_coef", "d_sb", "d_sp", "spmask", "wbase", "gwsp",
+             "w0", "weights", "gw", "knots", "poly", "gather", "stack", "x", "cols", "sigs",
+             "edges", "moments", "pc", "pmean", "pwx", "pxmean", "pwork", "g_wb", "gout")
+
+
+class Layer(ctypes.Structure):
+    """kan_layer of _hidden.c: one layer of a whole-model evaluation."""
+
+    _fields_ = ([(name, _I) for name in ("in_dim", "out", "nb", "w", "nk")]
+                + [("dstride", ctypes.c_long)] + [(name, _P) for name in _POINTERS])
+
+
+def layer_struct(sizes, dstride, arrays) -> Layer:
+    """A :class:`Layer` from (in, out, nb, w, nk), the member stride of the gradients and
+    ``arrays`` (name -> array or None: NULL); the caller keeps the arrays alive."""
+    layer = Layer(*sizes, int(dstride))
+    for name in _POINTERS:
+        a = arrays.get(name)
+        setattr(layer, name, None if a is None else a.ctypes.data)
+    return layer
+
+
+def evaluator(dtype):
+    """The compiled whole-model evaluation for ``dtype`` (kan_evaluate_d / _f), or None."""
+    return None if _FUNCS is None else _FUNCS.get(("evaluate", np.dtype(dtype)))
