@@ -5,6 +5,7 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The loops that vectorize are compiled for AVX-512 and AVX2 as well, chosen at load time
