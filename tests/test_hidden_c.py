@@ -90,3 +90,25 @@ def test_compiled_evaluation_with_frozen_parameters_and_test_loss(dtype, monkeyp
         expected = float(torch.mean((model(x[:70]) - y[:70]) ** 2))
     assert abs(t_c - t_np) <= tol * t_np
     assert abs(t_c - expected) <= (1e-12 if dtype == torch.float64 else 1e-5) * expected
+
+
+@needs_c
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("k", [0, 1, 3, 5])
+def test_compiled_refit_equals_the_torch_bases(dtype, k, monkeypatch):
+    # grid updates refit each spline by least squares; the compiled normal equations must
+    # give the coefficients of the dense torch bases (points beyond both grids included)
+    from kanrun.kan import spline
+
+    gen = torch.Generator().manual_seed(k)
+    x = torch.randn(400, 3, generator=gen, dtype=dtype) * 1.3
+    old = spline.extend_grid(torch.sort(torch.rand(3, 6, generator=gen, dtype=dtype) * 4 - 2,
+                                        1).values, k)
+    new = spline.extend_grid(torch.sort(torch.rand(3, 11, generator=gen, dtype=dtype) * 3
+                                        - 1.5, 1).values, k)
+    coef = torch.randn(3, 2, old.shape[1] - k - 1, generator=gen, dtype=dtype)
+    compiled = spline.refit_coef(x, old, coef, new, k)
+    monkeypatch.setattr(hidden_c, "refits", lambda *args: False)
+    reference = spline.refit_coef(x, old, coef, new, k)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    assert float((compiled - reference).abs().max()) <= tol * float(reference.abs().max())

@@ -16,11 +16,12 @@ import importlib.util
 import os
 
 import numpy as np
+import torch
 
 _P = ctypes.c_void_p
 _I = ctypes.c_int
 _D = ctypes.c_double
-ABI = 5  # kanrun_hidden_abi() of the sources this module calls (bumped with any signature)
+ABI = 6  # kanrun_hidden_abi() of the sources this module calls (bumped with any signature)
 
 
 def _load():
@@ -58,6 +59,9 @@ def _load():
         ev.argtypes = [_I, _I, _I, _P, _P, _P, _P, _D, _D, _P, _P, _I, _P, _P, _P, _P]
         ev.restype = None
         funcs[("evaluate", np.dtype(dtype))] = ev
+    lib.refit_moments.argtypes = [_I, _I, _I, _P, _I, _P, _I, _P, _P, _P]
+    lib.refit_moments.restype = None
+    funcs["refit_moments"] = lib.refit_moments
     lib.lbfgs_direction.argtypes = [_I, _I, _P, _P, _P, _D, _P, _P, _P]
     lib.lbfgs_direction.restype = None
     funcs["lbfgs_direction"] = lib.lbfgs_direction
@@ -210,3 +214,24 @@ def layer_struct(sizes, dstride, arrays) -> Layer:
 def evaluator(dtype):
     """The compiled whole-model evaluation for ``dtype`` (kan_evaluate_d / _f), or None."""
     return None if _FUNCS is None else _FUNCS.get(("evaluate", np.dtype(dtype)))
+
+
+def refit_moments(x, old_grid, new_grid, k: int):
+    """(gram (in, nb_new, nb_new), cross (in, nb_new, nb_old)) float64 of a spline refit
+    on points x (batch, in) (see spline.refit_coef), all NumPy-convertible CPU tensors."""
+    xt = np.ascontiguousarray(x.detach().numpy().T, dtype=np.float64)
+    t_old = np.ascontiguousarray(old_grid.detach().numpy(), dtype=np.float64)
+    t_new = np.ascontiguousarray(new_grid.detach().numpy(), dtype=np.float64)
+    in_dim, batch = xt.shape
+    nb_old, nb_new = t_old.shape[1] - k - 1, t_new.shape[1] - k - 1
+    gram, cross = np.empty((in_dim, nb_new, nb_new)), np.empty((in_dim, nb_new, nb_old))
+    _FUNCS["refit_moments"](in_dim, batch, k, xt.ctypes.data, t_old.shape[1],
+                            t_old.ctypes.data, t_new.shape[1], t_new.ctypes.data,
+                            gram.ctypes.data, cross.ctypes.data)
+    return gram, cross
+
+
+def refits(x, k: int) -> bool:
+    """Whether :func:`refit_moments` serves points x (CPU float32/64) of order k."""
+    return (_FUNCS is not None and x.device.type == "cpu" and k < 32
+            and x.dtype in (torch.float32, torch.float64))

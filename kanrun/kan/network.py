@@ -262,7 +262,8 @@ class KANNetwork(nn.Module):
         affine = self._affine_active()
         for li, layer in enumerate(self.layers):
             layer.update_grid(x, alpha)
-            x = self._after_layer(layer(x), li, affine)
+            if li + 1 < len(self.layers):  # the next layer's inputs
+                x = self._after_layer(layer(x), li, affine)
 
     @torch.no_grad()
     def refine(self, new_grid: int, x: torch.Tensor | None = None,
