@@ -63,7 +63,7 @@ def _timed(fn):
     return time.perf_counter() - start, out
 
 
-def bench_paper(reps: int = 3, lamb: float = 0.0) -> None:
+def bench_paper(reps: int = 5, lamb: float = 0.0) -> None:
     import kanrun
 
     PyKAN = _pykan()
@@ -93,7 +93,7 @@ def bench_paper(reps: int = 3, lamb: float = 0.0) -> None:
           f"pykan {statistics.median(r[2] for r in rows):.2e}")
 
 
-def bench_sparsify(reps: int = 3) -> None:
+def bench_sparsify(reps: int = 5) -> None:
     bench_paper(reps, lamb=0.01)
 
 

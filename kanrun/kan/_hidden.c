@@ -329,6 +329,58 @@ void refit_moments(int in, int B, int k, const double *x, int n_old, const doubl
     free(rec_n);
 }
 
+/* The per-interval polynomial table of spline.basis_tables for knots t (in, n), order k:
+ * table (2 + w^2, in * (n + 1)), w = k + 1, column i * (n + 1) + s for interval q = s - 1
+ * holding [t_q, 1 / h_q, C[p][r] (row 2 + p * w + r)], the local B-spline r on q being
+ * sum_p C[p][r] u^p, u = (x - t_q) / h_q; the columns s = 0 and s = n, zero-width
+ * intervals and basis indices outside 0 .. n - k - 2 are zero. C comes from the splines'
+ * values at the w nodes (j + 1/2) / w of each interval and inv_vander (w, w), the inverse
+ * of the nodes' Vandermonde matrix V[j][p] = node_j^p. */
+void basis_table(int in, int n, int k, const double *t_all, const double *inv_vander,
+                 double *table)
+{
+    const int w = k + 1, per = k * (k + 1) / 2, nb = n - k - 1;
+    const long cols = (long)in * (n + 1);
+    memset(table, 0, sizeof(double) * (size_t)(2 + w * w) * cols);
+    double *ext = malloc(sizeof(double) * ((size_t)(n + 2 * k + 2) + (size_t)n * per + 1));
+    if (!ext) {
+        for (long q = 0; q < (long)(2 + w * w) * cols; q++)
+            table[q] = NAN;
+        return;
+    }
+    double *rec = ext + n + 2 * k + 2;
+    double vals[32][32], N[32];
+    for (int i = 0; i < in; i++) {
+        const double *t = t_all + (long)i * n;
+        padded(t, n, k, ext);
+        deboor_reciprocals(ext, n, k, rec);
+        for (int q = 0; q < n - 1; q++) {
+            const long col = (long)i * (n + 1) + q + 1;
+            const double h = t[q + 1] - t[q];
+            table[col] = t[q];
+            if (!(h > 0))
+                continue; /* zero-width: only its left knot */
+            table[cols + col] = 1.0 / h;
+            for (int j = 0; j < w; j++) {
+                const double node = ((double)j + 0.5) / (double)w;
+                const int32_t first = local_bspline(ext, n, k, rec, t[q] + h * node, N);
+                for (int r = 0; r < w; r++) {
+                    const int idx = first + r;
+                    vals[r][j] = first != INT32_MIN && idx >= 0 && idx < nb ? N[r] : 0.0;
+                }
+            }
+            for (int p = 0; p < w; p++)
+                for (int r = 0; r < w; r++) {
+                    double c = 0;
+                    for (int j = 0; j < w; j++)
+                        c += vals[r][j] * inv_vander[p * w + j];
+                    table[(2 + (long)p * w + r) * cols + col] = c;
+                }
+        }
+    }
+    free(ext);
+}
+
 /* One layer of a whole-model evaluation (kan_evaluate_d / _f), laid out by
  * hidden_c.Plan. REAL arrays are of the models' float type; gradients (d_*) are double
  * with member stride dstride (elements), NULL where that parameter is not trained. */
@@ -370,7 +422,7 @@ typedef struct {
 #undef EXP
 #undef NAME
 
-int kanrun_hidden_abi(void) { return 6; }
+int kanrun_hidden_abi(void) { return 7; }
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_hidden", NULL, -1, NULL};
 

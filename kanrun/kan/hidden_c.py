@@ -21,7 +21,7 @@ import torch
 _P = ctypes.c_void_p
 _I = ctypes.c_int
 _D = ctypes.c_double
-ABI = 6  # kanrun_hidden_abi() of the sources this module calls (bumped with any signature)
+ABI = 7  # kanrun_hidden_abi() of the sources this module calls (bumped with any signature)
 
 
 def _load():
@@ -59,6 +59,9 @@ def _load():
         ev.argtypes = [_I, _I, _I, _P, _P, _P, _P, _D, _D, _P, _P, _I, _P, _P, _P, _P]
         ev.restype = None
         funcs[("evaluate", np.dtype(dtype))] = ev
+    lib.basis_table.argtypes = [_I, _I, _I, _P, _P, _P]
+    lib.basis_table.restype = None
+    funcs["basis_table"] = lib.basis_table
     lib.refit_moments.argtypes = [_I, _I, _I, _P, _I, _P, _I, _P, _P, _P]
     lib.refit_moments.restype = None
     funcs["refit_moments"] = lib.refit_moments
@@ -235,3 +238,14 @@ def refits(x, k: int) -> bool:
     """Whether :func:`refit_moments` serves points x (CPU float32/64) of order k."""
     return (_FUNCS is not None and x.device.type == "cpu" and k < 32
             and x.dtype in (torch.float32, torch.float64))
+
+
+def basis_table(grid, k: int, inv_vander) -> np.ndarray:
+    """The table of spline.basis_tables (float64) for knots ``grid`` (in, n), order k;
+    ``inv_vander`` (k+1, k+1) float64, the inverse Vandermonde matrix of its nodes."""
+    t = np.ascontiguousarray(grid.detach().numpy(), dtype=np.float64)
+    inv = np.ascontiguousarray(inv_vander, dtype=np.float64)
+    in_dim, n = t.shape
+    table = np.empty((2 + (k + 1) ** 2, in_dim * (n + 1)))
+    _FUNCS["basis_table"](in_dim, n, k, t.ctypes.data, inv.ctypes.data, table.ctypes.data)
+    return table

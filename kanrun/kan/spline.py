@@ -13,6 +13,7 @@ Horner's rule), which layers use. Both return the derivative in x for analytic b
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 
@@ -137,26 +138,39 @@ def basis_tables(grid: torch.Tensor, k: int):
     in_dim, n_knots = grid.shape
     g = grid.to(torch.float64)
     dev = g.device
-    width = g[:, 1:] - g[:, :-1]  # (in, n_int)
-    n_int = n_knots - 1
     w = k + 1
-    nodes = (torch.arange(w, dtype=torch.float64, device=dev) + 0.5) / w
-    pts = g[:, :-1].unsqueeze(-1) + width.unsqueeze(-1) * nodes  # (in, n_int, k+1)
-    vals, _, _ = local_basis(pts.reshape(in_dim, -1).contiguous(), g, k, False)
-    vals = vals.reshape(in_dim, w, n_int, w).permute(0, 2, 1, 3)  # (in, q, r, sample)
-    vander = nodes.unsqueeze(-1) ** torch.arange(w, dtype=torch.float64, device=dev)
-    poly = vals @ torch.linalg.inv(vander).t()  # (in, q, r, p)
-    poly = (poly * (width > 0).view(in_dim, n_int, 1, 1)).permute(3, 2, 0, 1)  # (p, r, in, q)
-    inv_h = torch.where(width > 0, 1.0 / width.clamp_min(1e-300), torch.zeros_like(width))
-    body = torch.cat([g[:, :-1].unsqueeze(0), inv_h.unsqueeze(0),
-                      poly.reshape(-1, in_dim, n_int)])
-    body = torch.nn.functional.pad(body, (1, 1))  # s = 0 and s = n_knots: zero columns
-    table = body.reshape(body.shape[0], in_dim * (n_knots + 1))
+    if hidden_c.refits(grid, k):  # the same table from one compiled loop
+        table = torch.from_numpy(hidden_c.basis_table(g, k, _inverse_vandermonde(k)))
+    else:
+        width = g[:, 1:] - g[:, :-1]  # (in, n_int)
+        n_int = n_knots - 1
+        nodes = (torch.arange(w, dtype=torch.float64, device=dev) + 0.5) / w
+        pts = g[:, :-1].unsqueeze(-1) + width.unsqueeze(-1) * nodes  # (in, n_int, k+1)
+        vals, _, _ = local_basis(pts.reshape(in_dim, -1).contiguous(), g, k, False)
+        vals = vals.reshape(in_dim, w, n_int, w).permute(0, 2, 1, 3)  # (in, q, r, sample)
+        inverse = torch.from_numpy(_inverse_vandermonde(k)).to(dev)
+        poly = vals @ inverse.t()  # (in, q, r, p)
+        poly = (poly * (width > 0).view(in_dim, n_int, 1, 1)).permute(3, 2, 0, 1)
+        inv_h = torch.where(width > 0, 1.0 / width.clamp_min(1e-300), torch.zeros_like(width))
+        body = torch.cat([g[:, :-1].unsqueeze(0), inv_h.unsqueeze(0),
+                          poly.reshape(-1, in_dim, n_int)])  # poly (p, r, in, q)
+        body = torch.nn.functional.pad(body, (1, 1))  # s = 0 and s = n_knots: zero columns
+        table = body.reshape(body.shape[0], in_dim * (n_knots + 1))
     row_offsets = (torch.arange(in_dim, device=dev, dtype=torch.int32) * (n_knots + 1))
     col_offsets = (torch.arange(w, device=dev) - 1 - k).view(-1, 1, 1)
     uniform = _uniform_constants(g, k, grid.dtype)
     return (table.to(grid.dtype).contiguous(), row_offsets.unsqueeze(1), col_offsets,
             uniform)
+
+
+@functools.lru_cache(maxsize=16)
+def _inverse_vandermonde(k: int):
+    """The inverse of V[j][p] = node_j^p for the nodes (j + 1/2) / (k + 1) of
+    :func:`basis_tables` (float64, NumPy: read-only by convention)."""
+    w = k + 1
+    nodes = (torch.arange(w, dtype=torch.float64) + 0.5) / w
+    vander = nodes.unsqueeze(-1) ** torch.arange(w, dtype=torch.float64)
+    return torch.linalg.inv(vander).numpy()
 
 
 def _uniform_constants(g: torch.Tensor, k: int, dtype):
