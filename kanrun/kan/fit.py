@@ -221,6 +221,13 @@ def _scalar(value) -> float:
     return float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
 
 
+def _all_finite(optimizer, params) -> bool:
+    """Whether every trained parameter is finite (one check of L-BFGS's flat vector)."""
+    if isinstance(optimizer, LBFGS):
+        return optimizer.flat.all_finite()
+    return all(bool(torch.isfinite(p).all()) for p in params)
+
+
 def _train(model, data, cfg: _Settings, optimizer, params) -> dict:
     history = {"train_loss": [], "test_loss": [], "reg": []}
     last = {}
@@ -250,9 +257,11 @@ def _train(model, data, cfg: _Settings, optimizer, params) -> dict:
 
     gen = torch.Generator().manual_seed(cfg.seed)
     batches = _batches(data, cfg, gen)
+    # the model's tensors, listed once (fit changes them in place): each step snapshots them
+    state = list(model.state_dict(keep_vars=True).items())
     for step in range(cfg.steps):
         xb, yb, xt, yt = next(batches)
-        backup = {key: value.clone() for key, value in model.state_dict().items()}
+        backup = {key: value.detach().clone() for key, value in state}
         if cfg.grid_update_due(step):
             if cfg.grid_update_tolerance is None:
                 model.update_grid(xb)
@@ -275,8 +284,7 @@ def _train(model, data, cfg: _Settings, optimizer, params) -> dict:
             "test_loss": math.sqrt(max(test_loss, 0.0)),
             "reg": _scalar(last["reg"]) if last["reg"] is not None else 0.0,
         }
-        finite = math.isfinite(row["train_loss"]) and all(bool(torch.isfinite(p).all())
-                                                           for p in params)
+        finite = math.isfinite(row["train_loss"]) and _all_finite(optimizer, params)
         if not finite:
             model.load_state_dict(backup)
             raise NonFiniteLossError(

@@ -58,6 +58,11 @@ class FlatParameters:
         else:
             self.x.copy_(torch.from_numpy(values).to(self.x.dtype))
 
+    def all_finite(self) -> bool:
+        if self.view is not None:
+            return bool(np.isfinite(self.view).all())
+        return bool(torch.isfinite(self.x).all())
+
     def release(self) -> None:
         for p in self.params:
             p.data = p.data.clone()
