@@ -112,3 +112,31 @@ def test_compiled_refit_equals_the_torch_bases(dtype, k, monkeypatch):
     reference = spline.refit_coef(x, old, coef, new, k)
     tol = 1e-12 if dtype == torch.float64 else 1e-5
     assert float((compiled - reference).abs().max()) <= tol * float(reference.abs().max())
+
+
+@needs_c
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("k", [0, 1, 3, 5])
+def test_compiled_basis_tables_equal_the_torch_ones(dtype, k, monkeypatch):
+    # the per-interval polynomial tables of fast_local_basis, on knots with a zero-width
+    # interval; the compiled table and torch's must describe the same B-splines
+    from kanrun.kan import spline
+
+    gen = torch.Generator().manual_seed(10 + k)
+    knots = torch.sort(torch.rand(3, 8, generator=gen, dtype=dtype) * 4 - 2, 1).values
+    knots[1, 3] = knots[1, 2]
+    grid = spline.extend_grid(knots, k)
+    compiled = spline.basis_tables(grid, k)[0]
+    monkeypatch.setattr(hidden_c, "refits", lambda *args: False)
+    reference = spline.basis_tables(grid, k)[0]
+    assert compiled.dtype == reference.dtype and compiled.shape == reference.shape
+    scale = float(reference.double().abs().max())
+    tol = 1e-12 if dtype == torch.float64 else 1e-6
+    assert float((compiled.double() - reference.double()).abs().max()) <= tol * scale
+    x = torch.rand(500, 3, generator=gen, dtype=dtype) * 5 - 2.5
+    monkeypatch.undo()
+    vals, cols, _ = spline.fast_local_basis(x.t().contiguous(), grid, k, False,
+                                            spline.basis_tables(grid, k))
+    dense = spline.dense_basis(vals, cols, grid.shape[1] - k - 1).permute(2, 0, 1)
+    assert float((dense - spline.bspline_basis(x, grid, k)).abs().max()) <= (
+        1e-12 if dtype == torch.float64 else 1e-5)
