@@ -23,9 +23,13 @@ STAGE_COLUMNS = ["stage", "width", "n_params", "n_edges", "grid", "train_rmse", 
                  "seconds"]
 STAGES = ["train", "sparsify", "prune", "grid_extend", "auto_symbolic", "fit_symbolic"]
 SHORT = ["+experiment=smoke", "quiet=true"]
-# long enough that a SIGTERM sent once `train` has finished lands inside `sparsify`
-RESUMABLE = [*SHORT, "pipeline.stages.train.steps=8", "pipeline.stages.sparsify.steps=12",
-             "model.width=[2,4,1]"]
+# long enough that a SIGTERM sent once `train` has finished lands inside `sparsify`: a
+# [2,4,1] sparsify step on the smoke data takes about a millisecond now (12 steps were over
+# before the signal came); 200 steps on 2000 points take ~0.5 s
+SPARSIFY_STEPS = 200
+RESUMABLE = [*SHORT, "pipeline.stages.train.steps=8",
+             f"pipeline.stages.sparsify.steps={SPARSIFY_STEPS}", "model.width=[2,4,1]",
+             "dataset.n_train=2000"]
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict]]:
@@ -120,7 +124,7 @@ def short_runs(kanrun_cli, tmp_path_factory):
     deadline = time.monotonic() + 240
     while not (stopped / "checkpoints" / "train.pt").exists():
         assert child.poll() is None and time.monotonic() < deadline, "train never finished"
-        time.sleep(0.05)
+        time.sleep(0.005)
     child.send_signal(signal.SIGTERM)
     _, stderr = child.communicate(timeout=240)
     runs["interrupted"] = {
@@ -140,13 +144,13 @@ def test_override_reaches_the_run(short_runs):
     assert stages[0]["width"] == "[2,4,1]"  # model.width=[2,4,1]
     _, losses = read_csv(short_runs["first"] / "losses.csv")
     assert sum(r["stage"] == "train" for r in losses) == 8  # pipeline.stages.train.steps=8
-    assert sum(r["stage"] == "sparsify" for r in losses) == 12
+    assert sum(r["stage"] == "sparsify" for r in losses) == SPARSIFY_STEPS
 
 
 def test_same_config_gives_identical_losses(short_runs):
     _, first = read_csv(short_runs["first"] / "losses.csv")
     _, second = read_csv(short_runs["second"] / "losses.csv")
-    assert len(first) == 8 + 12 + 2 + 2
+    assert len(first) == 8 + SPARSIFY_STEPS + 2 + 2
     assert without_seconds(first) == without_seconds(second)
     assert first[0]["seconds"] != "" and float(first[-1]["seconds"]) > 0
 
@@ -159,7 +163,7 @@ def test_sigterm_marks_the_run_interrupted(short_runs):
     assert "kanrun resume" in stopped["stderr"]
     assert "Traceback" not in stopped["stderr"]
     partial = [r["stage"] for r in stopped["losses"]]
-    assert partial[:8] == ["train"] * 8 and len(partial) < 8 + 12 + 2 + 2
+    assert partial[:8] == ["train"] * 8 and len(partial) < 8 + SPARSIFY_STEPS + 2 + 2
 
 
 def test_resume_after_sigterm_equals_an_uninterrupted_run(short_runs):

@@ -106,8 +106,12 @@ def test_choose_objective_follows_its_rule():
     wide_input = KAN(width=[12, 20, 1], grid=3, k=3)  # the first layer's width is free
     assert kind(wide_input) == "NumpyObjective"
     big = KAN(width=[2, 8, 8], grid=3, k=3)  # 64 hidden edges
-    assert kind(big) == "PlainObjective"
-    assert kind(big, lamb=0.01) == "NoneType"
+    compiled = fastpath_numpy.hidden_c.loaded()  # then up to MAX_COMPILED_HIDDEN_EDGES
+    assert kind(big) == ("NumpyObjective" if compiled else "PlainObjective")
+    assert kind(big, lamb=0.01) == ("NumpyObjective" if compiled else "NoneType")
+    bigger = KAN(width=[2, 40, 30], grid=3, k=3)  # 1200 hidden edges: beyond both limits
+    assert kind(bigger) == "PlainObjective"
+    assert kind(bigger, lamb=0.01) == "NoneType"
     assert kind(KAN(width=[2, [1, 1], 1])) == "NoneType"  # multiplication nodes
     assert kind(KAN(width=[2, 3, 1], base_fun="tanh")) == "NoneType"
     affine = KAN(width=[2, 3, 1], grid=3, k=3)
@@ -140,6 +144,7 @@ def test_fit_agrees_with_the_torch_objective(monkeypatch):
     runs = []
     for limit in (fastpath_numpy.MAX_HIDDEN_EDGES, -1):  # -1: fit uses PlainObjective
         monkeypatch.setattr(fastpath_numpy, "MAX_HIDDEN_EDGES", limit)
+        monkeypatch.setattr(fastpath_numpy, "MAX_COMPILED_HIDDEN_EDGES", limit)
         model = KAN(width=[2, 3, 1], grid=5, k=3, seed=0, dtype=torch.float64)
         runs.append(model.fit(data, steps=2))
     for key in ("train_loss", "test_loss"):

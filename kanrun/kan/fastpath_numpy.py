@@ -40,8 +40,17 @@ from .penalty import spread as _spread
 
 # edges after the first layer (in * out summed over layers 1..) up to which fit uses this
 # objective: their cost grows with out * in * batch, while torch's dense-basis GEMMs scale
-# better; measured on one core, NumPy is 2.5-5x faster at 5-30 such edges, even at ~70
+# better; measured on one core, NumPy is 2.5-5x faster at 5-30 such edges, even at ~70.
+# With the compiled loops (hidden_c) it stays faster much longer: 20-step fits on 1000
+# points took 0.30 s vs torch's 0.77 s at 110 hidden edges, 2.1 vs 2.6 s at 1056, but
+# 11.5 vs 7.2 s at 4160
 MAX_HIDDEN_EDGES = 40
+MAX_COMPILED_HIDDEN_EDGES = 1024
+# first-layer multiply-adds per point (out * in * (n_basis + 1)) up to which the compiled
+# whole-model evaluation takes the first layer's products too; beyond, BLAS's are faster
+# (per evaluation on 1000 points: [2,5,1] 0.05 vs 0.09 ms, [8,16,1] 0.24 vs 0.24,
+# [12,24,1] 0.47 vs 0.34, [20,100,1] 2.7 vs 1.1) and the NumPy operations run that layer
+MAX_COMPILED_FIRST_MACS = 1024
 _COMPILED = "compiled"  # marks a layer state of hidden_c's loops
 
 
@@ -189,6 +198,8 @@ class _Plan:
         if first.shape[2] < 2 or any(c is not None and c.knots.dtype != dt
                                      for c in core.hidden):
             return False
+        if first.shape[1] * arrays[0][0].shape[2] > MAX_COMPILED_FIRST_MACS:
+            return False  # a wide first layer: BLAS's products win
         for layer, d in zip(arrays, core.dest, strict=True):
             if any(a.dtype != dt or not a.flags.c_contiguous for a in layer):
                 return False
@@ -475,11 +486,13 @@ def _param_grads(g_wsp, g_wb, arrays, sp_mask, dest):
 
 def numpy_serves(model) -> bool:
     """Whether this module's objective is the faster one for a plain model: on the CPU in
-    float32/64, with at most :data:`MAX_HIDDEN_EDGES` edges after the first layer (whose
-    width does not matter: it is one matrix product)."""
+    float32/64, with at most :data:`MAX_HIDDEN_EDGES` edges after the first layer
+    (:data:`MAX_COMPILED_HIDDEN_EDGES` where the compiled loops are built); the first
+    layer's width does not matter (its products are BLAS's where it is wide)."""
     hidden = sum(layer.in_dim * layer.out_dim for layer in model.layers[1:])
+    limit = MAX_COMPILED_HIDDEN_EDGES if hidden_c.loaded() else MAX_HIDDEN_EDGES
     return (model.device.type == "cpu" and model.dtype in (torch.float32, torch.float64)
-            and hidden <= MAX_HIDDEN_EDGES)
+            and hidden <= limit)
 
 
 class NumpyObjective:
