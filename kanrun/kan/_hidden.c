@@ -10,7 +10,9 @@
 
 /* The loops that vectorize are compiled for AVX-512 and AVX2 as well, chosen at load time
  * (GCC's function multiversioning); with -ffp-contract=off every version does the same
- * IEEE operations, so the results are the same bits on every CPU. */
+ * IEEE operations, so the results are the same bits on every CPU. The first layer's
+ * products use fused multiply-adds explicitly (fma / fmaf: exactly rounded everywhere,
+ * libm's where the CPU has no FMA instruction). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define KANRUN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -408,18 +410,22 @@ typedef struct {
 
 #define REAL double
 #define EXP exp_d
+#define FMA fma
 #define NAME(x) x##_d
 #include "_hidden_impl.h"
 #undef REAL
 #undef EXP
+#undef FMA
 #undef NAME
 
 #define REAL float
 #define EXP exp_f
+#define FMA fmaf
 #define NAME(x) x##_f
 #include "_hidden_impl.h"
 #undef REAL
 #undef EXP
+#undef FMA
 #undef NAME
 
 int kanrun_hidden_abi(void) { return 7; }

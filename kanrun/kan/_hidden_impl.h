@@ -309,13 +309,6 @@ void NAME(hidden_penalty)(int m, int in, int out, int B, const REAL *x, const RE
 
 /* ------------------------------------------------------------------ a whole model */
 
-KANRUN_CLONES
-static void NAME(axpy)(REAL *y, const REAL *f, REAL a, int B) /* y += a f, vectorized */
-{
-    for (int b = 0; b < B; b++)
-        y[b] += a * f[b];
-}
-
 /* sum_b u_b v_b in double, in 8 partial sums (vectorizable without reassociation: every
  * CPU version adds in the same order) */
 KANRUN_CLONES
@@ -325,13 +318,80 @@ static double NAME(dot)(const REAL *u, const REAL *v, int B)
     int b = 0;
     for (; b + 8 <= B; b += 8)
         for (int j = 0; j < 8; j++)
-            acc[j] += (double)u[b + j] * (double)v[b + j];
+            acc[j] = fma((double)u[b + j], (double)v[b + j], acc[j]);
     double t = 0;
     for (; b < B; b++)
-        t += (double)u[b] * (double)v[b];
+        t = fma((double)u[b], (double)v[b], t);
     for (int j = 0; j < 8; j++)
         t += acc[j];
     return t;
+}
+
+/* y (out, B) = w0 (out, R) f (R, B), each sum taken over r in order (as y = 0, then
+ * y += w0[., r] f[r] for r = 0, 1, ...), in register tiles of 4 outputs x 32 points so that
+ * every row of f is loaded once per 4 outputs. */
+KANRUN_CLONES
+static void NAME(first_product)(int out, int R, int B, const REAL *restrict w0,
+                                const REAL *restrict f, REAL *restrict y)
+{
+    enum { TB = 32, OB = 4 };
+    for (int b0 = 0; b0 < B; b0 += TB) {
+        const int nb = B - b0 < TB ? B - b0 : TB;
+        int o0 = 0;
+        if (nb == TB)
+            for (; o0 + OB <= out; o0 += OB) {
+                REAL acc[OB][TB];
+                for (int q = 0; q < OB; q++)
+                    for (int j = 0; j < TB; j++)
+                        acc[q][j] = 0;
+                for (int r = 0; r < R; r++) {
+                    const REAL *fr = f + (long)r * B + b0;
+                    for (int q = 0; q < OB; q++) {
+                        const REAL wv = w0[(long)(o0 + q) * R + r];
+                        for (int j = 0; j < TB; j++)
+                            acc[q][j] = FMA(wv, fr[j], acc[q][j]);
+                    }
+                }
+                for (int q = 0; q < OB; q++)
+                    for (int j = 0; j < TB; j++)
+                        y[(long)(o0 + q) * B + b0 + j] = acc[q][j];
+            }
+        for (; o0 < out; o0++) { /* the outputs left over, and the last partial tile */
+            REAL *yo = y + (long)o0 * B + b0;
+            for (int j = 0; j < nb; j++)
+                yo[j] = 0;
+            for (int r = 0; r < R; r++) {
+                const REAL wv = w0[(long)o0 * R + r];
+                const REAL *fr = f + (long)r * B + b0;
+                for (int j = 0; j < nb; j++)
+                    yo[j] = FMA(wv, fr[j], yo[j]);
+            }
+        }
+    }
+}
+
+/* dot(u, v_q) for four rows v_q = v + q * B at once (each summed exactly as NAME(dot)
+ * sums: 8 partial sums, the tail, then the partial sums), so u is loaded once for four. */
+KANRUN_CLONES
+static void NAME(dot4)(const REAL *restrict u, const REAL *restrict v, int B, double *out)
+{
+    double acc[4][8];
+    for (int q = 0; q < 4; q++)
+        for (int j = 0; j < 8; j++)
+            acc[q][j] = 0;
+    int b = 0;
+    for (; b + 8 <= B; b += 8)
+        for (int q = 0; q < 4; q++)
+            for (int j = 0; j < 8; j++)
+                acc[q][j] = fma((double)u[b + j], (double)v[(long)q * B + b + j], acc[q][j]);
+    for (int q = 0; q < 4; q++) {
+        double t = 0;
+        for (int c = b; c < B; c++)
+            t = fma((double)u[c], (double)v[(long)q * B + c], t);
+        for (int j = 0; j < 8; j++)
+            t += acc[q][j];
+        out[q] = t;
+    }
 }
 
 /* The parameter gradients of member a of a layer from its spline-weight gradient gwsp
@@ -403,14 +463,7 @@ void NAME(kan_evaluate)(int m, int n_layers, int B, kan_layer *layers, const REA
                     w0[(long)o * R + i * nb0 + j] = coef[e * nb0 + j] * spm[e];
                 w0[(long)o * R + in0 * nb0 + i] = wb[e];
             }
-        const REAL *fa = first + (long)a * R * B;
-        for (int o = 0; o < out0; o++) {
-            REAL *yo = y0 + ((long)a * out0 + o) * B;
-            for (int b = 0; b < B; b++)
-                yo[b] = 0;
-            for (int r = 0; r < R; r++)
-                NAME(axpy)(yo, fa + (long)r * B, w0[(long)o * R + r], B);
-        }
+        NAME(first_product)(out0, R, B, w0, first + (long)a * R * B, y0 + (long)a * out0 * B);
     }
     /* forward: the later layers */
     for (int l = 1; l < n_layers; l++) {
@@ -531,16 +584,33 @@ void NAME(kan_evaluate)(int m, int n_layers, int B, kan_layer *layers, const REA
         const REAL *ga = (const REAL *)L0->gout + (long)a * out0 * B;
         double *gwsp = L0->gwsp + (long)a * in0 * out0 * nb0;
         double *gwb = L0->gwsp + (long)m * in0 * out0 * nb0; /* scratch after the members */
-        for (int o = 0; o < out0; o++)
-            for (int i = 0; i < in0; i++) {
-                const long e = (long)i * out0 + o;
-                const double *pen = penalized ? L0->gw + ((long)a * in0 * out0 + e) * (nb0 + 1)
-                                              : NULL;
+        for (int o = 0; o < out0; o++) {
+            const REAL *go = ga + (long)o * B;
+            for (int r = 0; r < R; r += 4) { /* feature row r: basis (i, j) or silu i */
+                double d[4];
+                const int n = R - r < 4 ? R - r : 4;
+                if (n == 4)
+                    NAME(dot4)(go, fa + (long)r * B, B, d);
+                else
+                    for (int q = 0; q < n; q++)
+                        d[q] = NAME(dot)(go, fa + (long)(r + q) * B, B);
+                for (int q = 0; q < n; q++) {
+                    const int row = r + q;
+                    if (row < in0 * nb0) {
+                        const int i = row / nb0, j = row % nb0;
+                        gwsp[((long)i * out0 + o) * nb0 + j] = d[q];
+                    } else {
+                        gwb[(long)(row - in0 * nb0) * out0 + o] = d[q];
+                    }
+                }
+            }
+        }
+        if (penalized) /* the penalty's gradient, weights laid out (in, out, nb + 1) */
+            for (long e = 0; e < (long)in0 * out0; e++) {
+                const double *pen = L0->gw + ((long)a * in0 * out0 + e) * (nb0 + 1);
                 for (int j = 0; j < nb0; j++)
-                    gwsp[e * nb0 + j] = NAME(dot)(ga + (long)o * B, fa + (long)(i * nb0 + j) * B,
-                                                  B) + (pen ? pen[j] : 0.0);
-                gwb[e] = NAME(dot)(ga + (long)o * B, fa + (long)(in0 * nb0 + i) * B, B) +
-                         (pen ? pen[nb0] : 0.0);
+                    gwsp[e * nb0 + j] += pen[j];
+                gwb[e] += pen[nb0];
             }
         NAME(param_grads)(L0, a, gwsp, gwb);
     }

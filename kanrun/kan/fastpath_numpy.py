@@ -48,9 +48,9 @@ MAX_HIDDEN_EDGES = 40
 MAX_COMPILED_HIDDEN_EDGES = 1024
 # first-layer multiply-adds per point (out * in * (n_basis + 1)) up to which the compiled
 # whole-model evaluation takes the first layer's products too; beyond, BLAS's are faster
-# (per evaluation on 1000 points: [2,5,1] 0.05 vs 0.09 ms, [8,16,1] 0.24 vs 0.24,
-# [12,24,1] 0.47 vs 0.34, [20,100,1] 2.7 vs 1.1) and the NumPy operations run that layer
-MAX_COMPILED_FIRST_MACS = 1024
+# (per evaluation on 1000 points, compiled vs NumPy: [2,5,1] 0.05 vs 0.09 ms, [8,16,1]
+# 0.16 vs 0.17, [12,24,1] 0.29 vs 0.25, [20,100,1] 1.6 vs 1.0) and NumPy runs that layer
+MAX_COMPILED_FIRST_MACS = 1536
 _COMPILED = "compiled"  # marks a layer state of hidden_c's loops
 
 
