@@ -18,7 +18,8 @@ $(VENV)/.torch: | $(VENV)/bin/python
 	@touch $@
 
 # setup.py builds the compiled loops (kanrun/kan/_hidden.c) in place; a change rebuilds them
-C_SOURCES := setup.py kanrun/kan/_hidden.c kanrun/kan/_hidden_impl.h
+C_SOURCES := setup.py kanrun/kan/_hidden.c kanrun/kan/_hidden_impl.h kanrun/kan/_evaluate_impl.h \
+             kanrun/kan/_spline_loops.h
 
 $(VENV)/.installed: pyproject.toml $(C_SOURCES) $(VENV)/.torch
 	$(PIP) install -q -e ".[dev]"

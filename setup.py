@@ -4,8 +4,10 @@ it and uses its NumPy operations instead). Everything else is in pyproject.toml.
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("kanrun.kan._hidden", ["kanrun/kan/_hidden.c"],
-                             depends=["kanrun/kan/_hidden_impl.h"],
-                             # -ffp-contract=off: no fused multiply-adds, so that every
-                             # CPU-specific version of a loop rounds alike
+                             depends=["kanrun/kan/_hidden_impl.h", "kanrun/kan/_evaluate_impl.h",
+                                      "kanrun/kan/_spline_loops.h"],
+                             # -ffp-contract=off: no implicit fused multiply-adds, so that
+                             # every CPU-specific version of a loop rounds alike (the
+                             # explicit fma() calls are exactly rounded everywhere)
                              extra_compile_args=["-O3", "-fno-trapping-math",
                                                  "-ffp-contract=off"], optional=True)])

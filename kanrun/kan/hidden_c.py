@@ -1,7 +1,7 @@
 """The compiled loops of :mod:`kanrun.kan.fastpath_numpy` and the L-BFGS direction of
 :mod:`kanrun.kan.lbfgs` (``_hidden.c``), through ctypes: the layers after the first,
 their penalty, and (:func:`evaluator`) a whole model's loss, penalty and gradients in one
-call, for which fastpath_numpy lays out the arrays (its ``_Plan``).
+call, for which :mod:`kanrun.kan.compiled_eval` lays out the arrays.
 
 The extension is built when kanrun is installed (``setup.py``; optional: without a C
 compiler the install goes on without it). :data:`AVAILABLE` says whether it loaded;
