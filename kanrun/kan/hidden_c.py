@@ -235,7 +235,8 @@ def refit_moments(x, old_grid, new_grid, k: int):
 
 
 def refits(x, k: int) -> bool:
-    """Whether :func:`refit_moments` serves points x (CPU float32/64) of order k."""
+    """Whether the compiled B-spline loops (:func:`refit_moments`, :func:`basis_table`)
+    serve tensors like ``x`` (points or knots: CPU float32/64) for splines of order k."""
     return (_FUNCS is not None and x.device.type == "cpu" and k < 32
             and x.dtype in (torch.float32, torch.float64))
 
