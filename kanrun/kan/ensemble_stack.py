@@ -263,11 +263,14 @@ class NumpyStack(Stack):
         layers (what their solo fits compute; see first_inputs)."""
         for core, part in zip(self.cores, self.parts, strict=True):
             core.set_knots([member.layers for member in self.members[part]])
-        self._first, self._first_test = (
-            [np.concatenate([first_inputs(member.layers[0], x.t().contiguous())
-                             for member, x in zip(self.members[part], self._inputs[split][part],
-                                                  strict=True)]) for part in self.parts]
-            for split in ("train", "test"))
+        def chunks(split):  # one array per chunk of members
+            return [np.concatenate([first_inputs(member.layers[0], x.t().contiguous())
+                                    for member, x in zip(self.members[part],
+                                                         self._inputs[split][part],
+                                                         strict=True)])
+                    for part in self.parts]
+
+        self._first, self._first_test = chunks("train"), chunks("test")
 
     def get(self) -> np.ndarray:
         return np.concatenate([v.reshape(self.m, -1) for v in self._views], 1).astype(
