@@ -19,7 +19,7 @@ $(VENV)/.torch: | $(VENV)/bin/python
 
 # setup.py builds the compiled loops (kanrun/kan/_hidden.c) in place; a change rebuilds them
 C_SOURCES := setup.py kanrun/kan/_hidden.c kanrun/kan/_hidden_impl.h kanrun/kan/_evaluate_impl.h \
-             kanrun/kan/_spline_loops.h
+             kanrun/kan/_spline_loops.h kanrun/kan/_sparse_layer.h
 
 $(VENV)/.installed: pyproject.toml $(C_SOURCES) $(VENV)/.torch
 	$(PIP) install -q -e ".[dev]"

@@ -254,7 +254,9 @@ typedef struct {
 #undef FMA
 #undef NAME
 
-int kanrun_hidden_abi(void) { return 7; }
+#include "_sparse_layer.h"
+
+int kanrun_hidden_abi(void) { return 8; }
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_hidden", NULL, -1, NULL};
 

@@ -21,7 +21,7 @@ import torch
 _P = ctypes.c_void_p
 _I = ctypes.c_int
 _D = ctypes.c_double
-ABI = 7  # kanrun_hidden_abi() of the sources this module calls (bumped with any signature)
+ABI = 8  # kanrun_hidden_abi() of the sources this module calls (bumped with any signature)
 
 
 def _load():
@@ -68,6 +68,14 @@ def _load():
     lib.lbfgs_direction.argtypes = [_I, _I, _P, _P, _P, _D, _P, _P, _P]
     lib.lbfgs_direction.restype = None
     funcs["lbfgs_direction"] = lib.lbfgs_direction
+    for name, argtypes, restype in (  # the sparse layer (kanrun/kan/sparse.py)
+            ("sparse_weights_f", [_I] * 4 + [_P] * 5 + [_I], None),
+            ("sparse_forward_f", [_I] * 6 + [_P] * 6 + [_I], _I),
+            ("sparse_backward_f", [_I] * 6 + [_P] * 13 + [_I], _I),
+            ("sparse_available_f", [], _I)):
+        fn = getattr(lib, name)
+        fn.argtypes, fn.restype = argtypes, restype
+        funcs[name] = fn
     return funcs
 
 
@@ -77,6 +85,11 @@ AVAILABLE = _FUNCS is not None
 
 def loaded() -> bool:
     return _FUNCS is not None
+
+
+def function(name: str):
+    """One of the compiled functions by its C name, or None without the extension."""
+    return None if _FUNCS is None else _FUNCS.get(name)
 
 
 def serves(dtype) -> bool:

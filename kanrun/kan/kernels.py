@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from . import fused, spline
+from . import fused, sparse, spline
 from .activations import BASE_FUNCTIONS, silu, silu_slope
 
 __all__ = ["BASE_FUNCTIONS", "silu", "silu_slope", "layer_forward", "layer_backward",
@@ -27,20 +27,24 @@ def layer_forward(xt, base_t, coef, scale_base, scale_sp, mask, knots, tables, k
     """Returns ``(y_t, saved)``. ``base_t`` None means silu, computed (and later
     differentiated) here; ``basis_t`` (in * n_basis, batch) may be a cached basis.
 
-    ``fuse``: a large single layer on equally spaced knots may take the fused path
-    (:mod:`kanrun.kan.fused`: features in one compiled pass, one product each way); its
-    ``saved`` then holds the features in place of the basis and the knot constants last.
+    ``fuse``: a large single layer on equally spaced knots may take the sparse path
+    (:mod:`kanrun.kan.sparse`: float32, compiled loops, no dense basis; ``saved`` then has
+    no basis and the knot constants last) or the fused one (:mod:`kanrun.kan.fused`:
+    features in one compiled pass, one product each way; its ``saved`` then holds the
+    features in place of the basis and the knot constants last).
 
     ``members`` > 1: that many models of one shape stacked along the inputs (member-major
     rows, as :class:`~kanrun.kan.ensemble_stack.Stack` holds them); member m's outputs sum
     over its own rows only, so the products are batched (``y_t`` is (members * out, batch)).
     """
     rows_all, out_dim, n_basis = coef.shape
-    if (fuse and members == 1 and basis_t is None and base_t is None
-            and fused.applies(xt, tables[3], n_basis, out_dim)):
-        out = _fused_forward(xt, coef, scale_base, scale_sp, mask, tables[3], k, need_dx)
-        if out is not None:
-            return out
+    if fuse and members == 1 and basis_t is None and base_t is None:
+        if sparse.applies(xt, tables[3], n_basis, out_dim, k):
+            return sparse.forward(xt, coef, scale_base, scale_sp, mask, tables[3], k, need_dx)
+        if fused.applies(xt, tables[3], n_basis, out_dim):
+            out = _fused_forward(xt, coef, scale_base, scale_sp, mask, tables[3], k, need_dx)
+            if out is not None:
+                return out
     sig = None
     if base_t is None:
         sig = torch.sigmoid(xt)  # kept for the derivative
@@ -99,8 +103,9 @@ def layer_backward(saved, gy, need, members: int = 1, k: int | None = None):
     """Gradients ``(x, base, coef, scale_base, scale_sp)`` for the flags in ``need``;
     ``gy`` is (members * out, batch) (see :func:`layer_forward`). ``k``, the spline order,
     is needed only for a fused forward's state."""
-    if saved[11] is not None:
-        return _fused_backward(saved, gy, need, k)
+    if saved[11] is not None:  # the fused path's state, or (no basis kept) the sparse one's
+        return (_fused_backward if saved[0] is not None else sparse.backward)(saved, gy, need,
+                                                                              k)
     basis_t, base_t, coef, sp_mask, w_base, w_sp, mask, cols, deriv, xt, sig, _ = saved
     rows_all, out_dim, n_basis = coef.shape
     batch = gy.shape[-1]
