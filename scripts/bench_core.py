@@ -15,7 +15,8 @@
              clone of their repositories on PYTHONPATH), pykan speed() (first shape only),
              an MLP with the same parameter count and the bare GEMMs of the same shapes (a
              lower bound for a dense-basis KAN); the memory a training step adds, each in a
-             fresh process. kanrun's first call compiles its fused layer (not timed).
+             fresh process. kanrun's float32 layers take the sparse layer
+             (no compile step; the fused layer compiles where the sparse one is off).
 5. refine:   grid extension 5 -> 10 -> 20 -> 50 of a trained [2,5,1] model.
 
 Runs alternate between the implementations (one thread each) and the medians are
