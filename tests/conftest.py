@@ -37,3 +37,20 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def _model_grads(model, x):
+    x = x.clone().requires_grad_()
+    y = model(x)
+    (y.sin() * torch.arange(1, y.shape[1] + 1, dtype=y.dtype)).sum().backward()
+    out = [y.detach(), x.grad] + [p.grad.clone() for p in model.parameters()
+                                  if p.grad is not None]
+    model.zero_grad()
+    return out
+
+
+@pytest.fixture
+def model_grads():
+    """``f(model, x)``: the output, the input gradient and the parameter gradients of a
+    fixed loss (sum of sin(y) weighted by output index), gradients zeroed afterwards."""
+    return _model_grads

@@ -21,16 +21,6 @@ def test_cardinal_pieces_are_the_b_spline_and_its_slope(k):
     assert float(ref[:, 0, 0].max()) > 0.3  # the comparison saw the bump
 
 
-def _grads(model, x):
-    x = x.clone().requires_grad_()
-    y = model(x)
-    (y.sin() * torch.arange(1, y.shape[1] + 1, dtype=y.dtype)).sum().backward()
-    out = [y.detach(), x.grad] + [p.grad.clone() for p in model.parameters()
-                                  if p.grad is not None]
-    model.zero_grad()
-    return out
-
-
 @pytest.fixture
 def small_threshold(monkeypatch):
     """The fused path for test-sized layers, and a fresh module state."""
@@ -40,14 +30,14 @@ def small_threshold(monkeypatch):
     monkeypatch.setitem(fused._state, "compiled", {})
 
 
-def test_fused_layer_gives_the_general_paths_numbers(small_threshold):
+def test_fused_layer_gives_the_general_paths_numbers(small_threshold, model_grads):
     model = kanrun.KAN(width=[12, 16, 5], grid=5, k=3, seed=1, dtype=torch.float64)
     x = torch.rand(200, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     x = x * 2.6 - 1.3  # some points outside the grid range [-1, 1]
-    got = _grads(model, x)
+    got = model_grads(model, x)
     assert any(key[0] == "features" and key[4] for key in fused._state["compiled"])
     fused._state["enabled"] = False
-    ref = _grads(model, x)
+    ref = model_grads(model, x)
     assert len(got) == len(ref) == 2 + 6
     for a, b in zip(got, ref, strict=True):
         assert float((a - b).abs().max()) <= 1e-12 * (1 + float(b.abs().max()))

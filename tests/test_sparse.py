@@ -10,16 +10,6 @@ pytestmark = pytest.mark.skipif(not sparse.available(),
                                 reason="the sparse layer needs the extension and AVX-512")
 
 
-def _grads(model, x):
-    x = x.clone().requires_grad_()
-    y = model(x)
-    (y.sin() * torch.arange(1, y.shape[1] + 1, dtype=y.dtype)).sum().backward()
-    out = [y.detach(), x.grad] + [p.grad.clone() for p in model.parameters()
-                                  if p.grad is not None]
-    model.zero_grad()
-    return out
-
-
 @pytest.fixture
 def counted(monkeypatch):
     """Counts the sparse forwards; the fused path off so that the reference is the plain one."""
@@ -35,12 +25,12 @@ def counted(monkeypatch):
     return calls
 
 
-def _compare(model, x, monkeypatch, calls):
+def _compare(model, x, monkeypatch, calls, grads):
     monkeypatch.setitem(sparse._state, "enabled", True)
-    ours = _grads(model, x)
+    ours = grads(model, x)
     used = len(calls)
     monkeypatch.setitem(sparse._state, "enabled", False)
-    ref = _grads(model, x)
+    ref = grads(model, x)
     assert len(calls) == used  # the reference did not take the sparse path
     assert len(ours) == len(ref)
     for a, b in zip(ours, ref, strict=True):
@@ -52,25 +42,27 @@ def _compare(model, x, monkeypatch, calls):
 
 @pytest.mark.parametrize("k,grid", [(2, 4), (3, 5), (4, 7), (5, 10)])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_sparse_layer_gives_the_general_paths_numbers(k, grid, threads, counted, monkeypatch):
+def test_sparse_layer_gives_the_general_paths_numbers(k, grid, threads, counted, monkeypatch,
+                                                     model_grads):
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     model = kanrun.KAN(width=[24, 40, 19], grid=grid, k=k, seed=1)
     gen = torch.Generator().manual_seed(2)
     x = torch.rand(333, 24, generator=gen) * 2.6 - 1.3  # some points beyond the grid
     x[0, :] = 50.0  # far outside: no B-spline at all, only silu
     x[1, :] = -1.0  # on the first grid knot
-    used = _compare(model, x, monkeypatch, counted)
+    used = _compare(model, x, monkeypatch, counted, model_grads)
     assert used == 2  # both layers (24 x 40 and 40 x 19 edges)
 
 
-def test_masked_edges_and_a_single_thread_share_of_few_points(counted, monkeypatch):
+def test_masked_edges_and_a_single_thread_share_of_few_points(counted, monkeypatch,
+                                                             model_grads):
     monkeypatch.setattr(torch, "get_num_threads", lambda: 8)  # more threads than needed
     model = kanrun.KAN(width=[40, 33], grid=5, k=3, seed=0)
     with torch.no_grad():
         model.layers[0].mask[::3] = 0.0
     x = torch.rand(1000, 40) * 2 - 1
-    _compare(model, x, monkeypatch, counted)
-    _, _, *grads = _grads(model, x)
+    _compare(model, x, monkeypatch, counted, model_grads)
+    _, _, *grads = model_grads(model, x)
     coef_grad = grads[0]
     assert float(coef_grad[::3].abs().max()) == 0.0  # removed edges learn nothing
     assert float(coef_grad[1::3].abs().max()) > 0.0

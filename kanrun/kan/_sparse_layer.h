@@ -214,6 +214,17 @@ __attribute__((target("avx512f"))) static void sp_sort(const sp_tables *t, int w
  * registers: per window, its W weight rows (or gradient rows) stay in registers while the
  * window's points go by ---- */
 
+/* the W weight rows of window b of one input (wi: its first row at this output chunk) */
+static inline __attribute__((always_inline, target("avx512f"))) void
+sp_window_rows(const int W, const int NV, const float *wi, int b, int op, __m512 rows[8][4])
+{
+#pragma GCC unroll 8
+    for (int r = 0; r < W; r++)
+#pragma GCC unroll 4
+        for (int q = 0; q < NV; q++)
+            rows[r][q] = _mm512_loadu_ps(wi + (size_t)(b + r) * op + 16 * q);
+}
+
 /* forward: y[n] += sum_r v[r][n] w[ws + r] + silu[n] w[base], the points of one input */
 static inline __attribute__((always_inline, target("avx512f"))) void
 sp_forward_rows(const int W, const int NV, const sp_job *J, const sp_tables *t, int i,
@@ -229,11 +240,7 @@ sp_forward_rows(const int W, const int NV, const sp_job *J, const sp_tables *t, 
         const int e0 = t->start[b], e1 = t->start[b + 1];
         if (e0 == e1)
             continue;
-#pragma GCC unroll 8
-        for (int r = 0; r < W; r++)
-#pragma GCC unroll 4
-            for (int q = 0; q < NV; q++)
-                rows[r][q] = _mm512_loadu_ps(wi + (size_t)(b + r) * op + 16 * q);
+        sp_window_rows(W, NV, wi, b, op, rows);
         for (int e = e0; e < e1; e++) {
             const int n = t->order[e];
             float *yr = y + (size_t)n * op + oc;
@@ -323,11 +330,7 @@ sp_grad_x(const int W, const int NV, const sp_job *J, const sp_tables *t, int i,
         const int e0 = t->start[b], e1 = t->start[b + 1];
         if (e0 == e1)
             continue;
-#pragma GCC unroll 8
-        for (int r = 0; r < W; r++)
-#pragma GCC unroll 4
-            for (int q = 0; q < NV; q++)
-                rows[r][q] = _mm512_loadu_ps(wi + (size_t)(b + r) * op + 16 * q);
+        sp_window_rows(W, NV, wi, b, op, rows);
         for (int e = e0; e < e1; e++) {
             const int n = t->order[e];
             const float *gr = J->g + (size_t)n * op + oc;
