@@ -502,6 +502,9 @@ static void sp_weights_rows(const sp_job *J)
                 wi[(size_t)j * op + o] = ci[(size_t)o * nb + j] * (sp[o] * m[o]);
         for (int o = 0; o < out; o++)
             wi[(size_t)nb * op + o] = sb[o] * m[o];
+        for (int j = 0; j <= nb; j++) /* the pad columns */
+            for (int o = out; o < op; o++)
+                wi[(size_t)j * op + o] = 0.0f;
     }
 }
 
@@ -541,7 +544,7 @@ static int sp_parallel(const sp_job *base, int threads, int lo, int hi, void *(*
     return ok;
 }
 
-/* w from the parameters (its pad columns must be zero: the caller allocates it zeroed) */
+/* w from the parameters, pad columns zero */
 void sparse_weights_f(int in, int out, int nb, int op, const float *coef, const float *sb,
                       const float *sp, const float *mask, float *w, int threads)
 {

@@ -72,8 +72,7 @@ def forward(xt, coef, scale_base, scale_sp, mask, uniform, k, need_dx):
                                         for t in (coef, scale_base, scale_sp, mask))
     t0 = uniform[0].reshape(-1).to(torch.float32).contiguous()
     inv_h = uniform[1].reshape(-1).to(torch.float32).contiguous()
-    alloc = torch.empty if op == out_dim else torch.zeros  # pad columns must be zero
-    w = alloc(in_dim, n_basis + 1, op, dtype=torch.float32)
+    w = torch.empty(in_dim, n_basis + 1, op, dtype=torch.float32)
     hidden_c.function("sparse_weights_f")(in_dim, out_dim, n_basis, op, _ptr(coef),
                                           _ptr(scale_base), _ptr(scale_sp), _ptr(mask),
                                           _ptr(w), threads)
